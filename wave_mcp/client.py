@@ -1,0 +1,350 @@
+"""WaveClient: the Wave API over one pooled httpx2.AsyncClient. HTTP becomes `errors`; only reads are retried."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import unicodedata
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx2
+import stamina
+
+from wave_mcp import __version__
+from wave_mcp.config import Settings
+from wave_mcp.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    InvalidParametersError,
+    InvalidResponseError,
+    NotFoundError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    RedirectError,
+    UpstreamError,
+    WaveAPIError,
+    WaveConnectionError,
+    WaveError,
+    WaveTimeoutError,
+)
+from wave_mcp.models import Run, Workflow, parse_run, parse_workflows
+
+__all__ = ["MAX_ID_LENGTH", "MAX_PARAMS_BYTES", "WaveClient", "check_id", "parse_retry_after"]
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LENGTH = 256
+MAX_PARAMS_BYTES = 1_000_000
+RETRY_AFTER_CAP = 30.0
+READ_ATTEMPTS = 4
+EXCERPT_CHARS = 200
+REMEMBERED_RUNS = 2048
+
+_AMBIGUOUS_STATUS = {502, 504}
+_HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def check_id(value: str, kind: str) -> str:
+    """Refuse ids that could leave their path segment; return the id percent-encoded as one segment."""
+    if not value or not value.strip():
+        raise InvalidInputError(f"The {kind} id is empty: pass the id exactly as listed.")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInputError(f"The {kind} id is {len(value)} characters long; ids have at most {MAX_ID_LENGTH}.")
+    if value in (".", ".."):
+        raise InvalidInputError(f"{value!r} is not a valid {kind} id.")
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in value):
+        raise InvalidInputError(f"The {kind} id contains control characters: pass the id exactly as listed.")
+    return quote(value, safe="")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Read `Retry-After` in seconds or as an HTTP date; None if absent or unreadable. Never negative."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
+class WaveClient:
+    """The three API calls the server needs, with errors mapped, reads retried and sizes bounded."""
+
+    def __init__(self, http: httpx2.AsyncClient, *, secret: str, max_response_bytes: int) -> None:
+        self._http = http
+        self._secret = secret
+        self._max_response_bytes = max_response_bytes
+        self._known_workflows: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
+    ) -> AsyncIterator[WaveClient]:
+        """One pooled HTTP client for the server's lifetime; `transport` lets tests and the sandbox plug in."""
+        async with httpx2.AsyncClient(
+            base_url=settings.api_url,
+            headers={
+                "x-api-key": settings.key,
+                "accept": "application/json",
+                "user-agent": f"wave-mcp/{__version__}",
+            },
+            timeout=httpx2.Timeout(settings.request_timeout, connect=settings.connect_timeout),
+            limits=httpx2.Limits(max_connections=200, max_keepalive_connections=50),
+            follow_redirects=False,
+            transport=transport or httpx2.AsyncHTTPTransport(retries=2),
+        ) as http:
+            yield cls(http, secret=settings.key, max_response_bytes=settings.max_response_bytes)
+
+    # ---- the API ----------------------------------------------------------------------------------------
+
+    async def list_workflows(self) -> tuple[list[Workflow] | None, str | None]:
+        """The API's workflows, or None and a note saying why the listing is unavailable."""
+        try:
+            data = await self._read("/workflows", what="the workflow listing")
+        except NotFoundError:
+            return None, "The Wave API offers no workflow listing here (HTTP 404 on GET /workflows)."
+        workflows = parse_workflows(data)
+        if workflows is None:
+            return None, "The Wave API's workflow listing had an unexpected shape, so it was not used."
+        return workflows, None
+
+    async def execute(self, workflow_id: str, params: dict[str, Any]) -> Run:
+        """Start a run. Sent at most once: never retried once the request may have reached the API."""
+        segment = check_id(workflow_id, "workflow")
+        body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
+        if len(body) > MAX_PARAMS_BYTES:
+            raise InvalidInputError(
+                f"params is {len(body):,} bytes as JSON; at most {MAX_PARAMS_BYTES:,} bytes can be sent."
+            )
+        path = f"/workflows/{segment}/execute"
+        what = f"workflow '{workflow_id}'"
+        try:
+            response, content = await self._send("POST", path, body=body)
+        except WaveConnectionError:
+            raise
+        except InvalidResponseError as exc:
+            raise self._unknown_outcome(workflow_id, "the API's answer was too large to read") from exc
+        except httpx2.TransportError as exc:
+            raise self._unknown_outcome(
+                workflow_id, f"the connection failed after the request was sent ({_kind(exc)})"
+            ) from None
+        if response.status_code in _AMBIGUOUS_STATUS:
+            raise self._unknown_outcome(workflow_id, f"the API answered HTTP {response.status_code}")
+        self._raise_for_status(response, content, "POST", path, what)
+        try:
+            run = parse_run(self._json(response, content, "POST", path))
+        except (InvalidResponseError, ValueError) as exc:
+            raise self._unknown_outcome(
+                workflow_id, f"the API accepted the request (HTTP {response.status_code}) but its answer was unreadable"
+            ) from exc
+        self._remember(run)
+        return run
+
+    async def get_run(self, run_id: str, *, deadline: float | None = None) -> Run:
+        """Read a run; transient failures are retried, within `deadline` (a `time.monotonic()` value) if given."""
+        path = f"/runs/{check_id(run_id, 'run')}"
+        data = await self._read(path, what=f"run '{run_id}'", deadline=deadline)
+        try:
+            run = parse_run(data)
+        except ValueError as exc:
+            raise self._invalid(200, "GET", path, str(exc)) from None
+        return self._enrich(run)
+
+    # ---- reads: retried ---------------------------------------------------------------------------------
+
+    async def _read(self, path: str, *, what: str, deadline: float | None = None) -> Any:
+        budget = 45.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        async for attempt in stamina.retry_context(
+            on=self._retry_hook(deadline),
+            attempts=READ_ATTEMPTS,
+            timeout=budget,
+            wait_initial=0.25,
+            wait_max=3.0,
+            wait_jitter=0.5,
+        ):
+            with attempt:
+                response, content = await self._send_read(path)
+                self._raise_for_status(response, content, "GET", path, what)
+                return self._json(response, content, "GET", path)
+        raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+    def _retry_hook(self, deadline: float | None) -> Callable[[Exception], bool | float]:
+        def should_retry(exc: Exception) -> bool | float:
+            if not (isinstance(exc, WaveError) and exc.transient):
+                return False
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+                if exc.retry_after > RETRY_AFTER_CAP or (remaining is not None and exc.retry_after >= remaining):
+                    return False
+                return exc.retry_after
+            return remaining is None or remaining > 0.1
+
+        return should_retry
+
+    async def _send_read(self, path: str) -> tuple[httpx2.Response, bytes]:
+        try:
+            return await self._send("GET", path)
+        except httpx2.TimeoutException as exc:
+            raise WaveTimeoutError(
+                f"The Wave API did not answer GET {path} in time ({_kind(exc)}). It may be overloaded: try again shortly."
+            ) from None
+        except httpx2.TransportError as exc:
+            raise WaveConnectionError(
+                f"The connection to the Wave API broke during GET {path} ({_kind(exc)}). Try again shortly."
+            ) from None
+
+    # ---- one request --------------------------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, *, body: bytes | None = None) -> tuple[httpx2.Response, bytes]:
+        """Send one request and read at most `max_response_bytes` of the answer."""
+        headers = {"content-type": "application/json"} if body is not None else None
+        try:
+            async with self._http.stream(method, path, content=body, headers=headers) as response:
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > self._max_response_bytes:
+                    raise self._too_large(response.status_code, method, path)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > self._max_response_bytes:
+                        raise self._too_large(response.status_code, method, path)
+                    chunks.append(chunk)
+                return response, b"".join(chunks)
+        except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
+            raise WaveConnectionError(
+                f"Could not connect to the Wave API ({_kind(exc)}); nothing was sent. Check WAVE_API_URL and the "
+                "network, then try again."
+            ) from None
+
+    def _raise_for_status(self, response: httpx2.Response, content: bytes, method: str, path: str, what: str) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        where = {"status_code": status, "method": method, "path": path}
+        said = self._excerpt(response, content)
+        if 300 <= status < 400:
+            target = self._origin(response.headers.get("location", ""))
+            raise RedirectError(
+                f"The Wave API answered {method} {path} with a redirect (HTTP {status}) to {target}. It was not "
+                "followed, so the API key stays with the configured origin: set WAVE_API_URL to the API's real "
+                "address.",
+                **where,
+            )
+        if status in (401, 403):
+            raise AuthenticationError(
+                f"The Wave API rejected the API key (HTTP {status}). Check WAVE_API_KEY: it must be a valid key for "
+                f"this API.{said}",
+                **where,
+            )
+        if status == 404:
+            hint = "call list_workflows for the valid ids" if what.startswith("workflow") else "check the run id"
+            raise NotFoundError(f"The Wave API knows no {what} (HTTP 404): {hint}.{said}", **where)
+        if status in (400, 422):
+            raise InvalidParametersError(
+                f"The Wave API refused the request for {what} as invalid (HTTP {status}).{said} Fix the parameters "
+                "and try again.",
+                **where,
+            )
+        if status in (409, 429):
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            when = f"after {retry_after:.0f} s" if retry_after is not None else "in a little while"
+            raise RateLimitedError(
+                f"The Wave API is busy or rate-limiting requests (HTTP {status}): try again {when}.{said}",
+                retry_after=retry_after,
+                **where,
+            )
+        if status >= 500:
+            raise UpstreamError(
+                f"The Wave API failed (HTTP {status}) on {method} {path}. It is not this server's doing: try again "
+                f"shortly.{said}",
+                **where,
+            )
+        raise WaveAPIError(f"The Wave API answered {method} {path} with HTTP {status}.{said}", **where)
+
+    def _json(self, response: httpx2.Response, content: bytes, method: str, path: str) -> Any:
+        try:
+            return json.loads(content)
+        except (ValueError, UnicodeDecodeError):
+            kind = "an HTML page" if b"<html" in content[:500].lower() else "something that is not JSON"
+            raise self._invalid(response.status_code, method, path, f"it sent {kind}") from None
+
+    # ---- messages -----------------------------------------------------------------------------------------
+
+    def _invalid(self, status: int, method: str, path: str, why: str) -> InvalidResponseError:
+        return InvalidResponseError(
+            f"The Wave API's answer to {method} {path} could not be read: {self._scrub(why)}. Try again shortly; if "
+            "it persists, check that WAVE_API_URL points at the Wave API.",
+            status_code=status,
+            method=method,
+            path=path,
+        )
+
+    def _too_large(self, status: int, method: str, path: str) -> InvalidResponseError:
+        return self._invalid(status, method, path, f"it is larger than {self._max_response_bytes:,} bytes")
+
+    def _unknown_outcome(self, workflow_id: str, why: str) -> OutcomeUnknownError:
+        return OutcomeUnknownError(
+            f"The run of workflow '{workflow_id}' may or may not have started: {why}. Do not start it again blindly, "
+            "that could run it twice. Ask the user, or look for the run in Wave first."
+        )
+
+    def _excerpt(self, response: httpx2.Response, content: bytes) -> str:
+        if not content.strip():
+            return ""
+        if b"<html" in content[:500].lower():
+            title = _HTML_TITLE.search(content)
+            text = f"an HTML page titled {title.group(1).decode(errors='replace')!r}" if title else "an HTML page"
+        else:
+            text = content[: EXCERPT_CHARS * 4].decode(errors="replace")
+        text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+        text = self._scrub(text)
+        if len(text) > EXCERPT_CHARS:
+            text = text[:EXCERPT_CHARS] + "…"
+        return f" The API said: {text}"
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+    @staticmethod
+    def _origin(location: str) -> str:
+        url = httpx2.URL(location) if location else None
+        if url is None or not url.host:
+            return "another address"
+        return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+
+    # ---- run names ----------------------------------------------------------------------------------------
+
+    def _remember(self, run: Run) -> None:
+        self._known_workflows[run.id] = (run.workflow_id, run.workflow_name)
+        while len(self._known_workflows) > REMEMBERED_RUNS:
+            self._known_workflows.popitem(last=False)
+
+    def _enrich(self, run: Run) -> Run:
+        """Fill in the workflow of a run started here when the API's answer leaves it out."""
+        known = self._known_workflows.get(run.id)
+        if known is None or (run.workflow_id and run.workflow_name):
+            return run
+        return run.model_copy(
+            update={"workflow_id": run.workflow_id or known[0], "workflow_name": run.workflow_name or known[1]}
+        )
+
+
+def _kind(exc: Exception) -> str:
+    return type(exc).__name__

@@ -1,0 +1,118 @@
+"""`wave-mcp demo`: drive the server as a real MCP client over stdio, with a live progress bar.
+
+Against the built-in sandbox unless an API key is configured; with a key it only starts a workflow named
+with `--workflow`, so nothing runs by surprise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+from rich.console import Console
+from rich.json import JSON
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from wave_mcp.config import load_settings
+from wave_mcp.errors import ConfigError
+
+__all__ = ["run_demo"]
+
+SANDBOX_WORKFLOW = "monthly-report"
+SANDBOX_PARAMS: dict[str, Any] = {"month": "March", "year": 2026}
+WAIT_PER_CALL = 20.0
+
+
+def run_demo(overrides: dict[str, Any], workflow: str | None = None, params: dict[str, Any] | None = None) -> int:
+    """Run the walkthrough; 0 when the run finished, 1 otherwise."""
+    console = Console()
+    use_sandbox = bool(overrides.get("sandbox"))
+    if not use_sandbox:
+        try:
+            load_settings(overrides)
+        except ConfigError:
+            use_sandbox = True
+    if use_sandbox:
+        workflow, params = workflow or SANDBOX_WORKFLOW, params if params is not None else SANDBOX_PARAMS
+    args = ["-m", "wave_mcp", *_flags(overrides), *(["--sandbox"] if use_sandbox else [])]
+    server = StdioServerParameters(command=sys.executable, args=args, env=dict(os.environ))
+    return anyio.run(_walkthrough, console, server, use_sandbox, workflow, params or {})
+
+
+def _flags(overrides: dict[str, Any]) -> list[str]:
+    flags: list[str] = []
+    for name, value in overrides.items():
+        if name in ("sandbox", "api_key"):
+            continue  # the key travels in the environment, never on a command line
+        flag = "--" + name.replace("_", "-")
+        flags += [flag] if value is True else [flag, str(value)]
+    if "api_key" in overrides:
+        os.environ["WAVE_API_KEY"] = str(overrides["api_key"])
+    return flags
+
+
+async def _walkthrough(
+    console: Console, server: StdioServerParameters, sandbox: bool, workflow: str | None, params: dict[str, Any]
+) -> int:
+    where = "the built-in sandbox (no key, no network)" if sandbox else "the Wave API"
+    console.rule("[bold]wave-mcp demo")
+    console.print(f"Starting [bold]{' '.join(['python', *server.args])}[/] as an MCP client would, against {where}.")
+    async with Client(server, read_timeout_seconds=120) as client:
+        console.print(f"Connected: protocol {client.protocol_version}.\n")
+        tools = (await client.list_tools()).tools
+        table = Table("tool", "what the model reads first", title="Tools")
+        for tool in tools:
+            table.add_row(tool.name, (tool.description or "").split("\n")[0])
+        console.print(table)
+
+        listing = await client.call_tool("list_workflows", {})
+        table = Table("id", "name", "description", title="list_workflows")
+        for item in (listing.structured_content or {}).get("workflows", []):
+            table.add_row(item["id"], item.get("name") or "", item.get("description") or "")
+        console.print(table)
+        if workflow is None:
+            console.print("A key is configured, so the demo starts nothing by itself: run it again with a workflow.")
+            return 0
+
+        console.print(f"\n[bold]execute_workflow[/] {workflow} with params {json.dumps(params)}")
+        started = await client.call_tool("execute_workflow", {"workflow_id": workflow, "params": params})
+        if started.is_error:
+            console.print(f"[red]{_text(started.content)}")
+            return 1
+        run = started.structured_content or {}
+        console.print(f"Run [bold]{run['id']}[/] is {run['status']}.\n")
+        final = await _follow(console, client, run["id"])
+        console.print(f"\n[bold]{_text(final.content).splitlines()[0]}")
+        report = final.structured_content or {}
+        if report.get("result") is not None:
+            console.print(JSON.from_data(report["result"]))
+        console.print(f"[dim]next_step for the model: {report.get('next_step')}")
+        return 0 if report.get("status") == "completed" else 1
+
+
+async def _follow(console: Console, client: Client, run_id: str) -> Any:
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("wait_for_run: starting", total=WAIT_PER_CALL)
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            bar.update(task, completed=progress, total=total or WAIT_PER_CALL, description=message or "")
+
+        while True:
+            result = await client.call_tool(
+                "wait_for_run", {"run_id": run_id, "timeout_seconds": WAIT_PER_CALL}, progress_callback=on_progress
+            )
+            content = result.structured_content or {}
+            if result.is_error or not content.get("timed_out"):
+                bar.update(task, completed=bar.tasks[0].total)
+                return result
+            bar.reset(task, description="timed out: calling wait_for_run again")
+
+
+def _text(content: list[Any]) -> str:
+    return "\n".join(getattr(block, "text", "") for block in content)

@@ -1,0 +1,45 @@
+"""Logging to stderr only (stdout is the MCP channel), with the API key scrubbed from every line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+__all__ = ["SecretFilter", "configure_logging"]
+
+QUIET_LIBRARIES = ("httpx2", "httpcore2", "httpx", "httpcore", "stamina", "uvicorn.access")
+
+
+class SecretFilter(logging.Filter):
+    """Replaces each secret in a record's message and traceback text with `***`."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self._secrets = [secret for secret in secrets if secret]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+            if record.exc_text:
+                record.exc_text = record.exc_text.replace(secret, "***")
+        record.msg, record.args = message, None
+        return True
+
+
+def configure_logging(level: str, secrets: list[str]) -> None:
+    """One stderr handler on the root logger, scrubbing `secrets`; chatty libraries only warn unless DEBUG."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretFilter(secrets))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    logging.captureWarnings(True)

@@ -1,0 +1,333 @@
+"""The sandbox: a simulated Wave API (Starlette), with demo workflows, deterministic timing and fault injection.
+
+It writes its JSON by hand in the API's own shapes (camelCase, nine fractional digits in timestamps) so that it
+checks `models` instead of mirroring them. Routes: `GET /workflows`, `POST /workflows/{id}/execute`,
+`GET /runs/{id}`; test hooks under `/_sandbox/` (request log, faults). Every request needs `x-api-key`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from wave_mcp.config import SANDBOX_API_KEY
+
+__all__ = ["APP_ID", "DEMO_WORKFLOWS", "Fault", "SandboxState", "create_app", "wave_timestamp"]
+
+APP_ID = "2109031a772d090f92f1"
+FAULT_KINDS = ("500", "502", "503", "504", "429", "reset", "hang", "garbage", "html", "redirect", "huge")
+FAULT_ROUTES = ("execute", "get", "list", "any")
+
+
+def wave_timestamp(moment: float) -> str:
+    """A timestamp as the API writes it: UTC, nine fractional digits."""
+    whole = int(moment)
+    nanos = int(round((moment - whole) * 1e9)) % 1_000_000_000
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+
+
+def _number(seed: str, low: int, high: int) -> int:
+    digest = hashlib.sha256(seed.encode()).digest()
+    return low + int.from_bytes(digest[:4], "big") % (high - low + 1)
+
+
+@dataclass(frozen=True)
+class DemoWorkflow:
+    """A workflow of the sandbox: how long it runs, whether it fails, and what it returns."""
+
+    id: str
+    name: str
+    description: str
+    seconds: Callable[[dict[str, Any]], float]
+    outcome: Callable[[dict[str, Any]], tuple[str, Any]]
+    check: Callable[[dict[str, Any]], str | None] = lambda params: None
+
+
+def _monthly_report(params: dict[str, Any]) -> tuple[str, Any]:
+    month, year = str(params.get("month")), params.get("year", 2026)
+    seed = f"{year}-{month}"
+    return "completed", {
+        "month": month,
+        "year": year,
+        "orders": _number(seed + "o", 800, 2400),
+        "revenue_eur": _number(seed + "r", 40_000, 160_000),
+        "new_customers": _number(seed + "c", 20, 180),
+        "summary": f"Monthly report for {month} {year} is ready.",
+    }
+
+
+def _check_monthly(params: dict[str, Any]) -> str | None:
+    if "month" not in params:
+        return "missing parameter: month"
+    return None
+
+
+def _export(params: dict[str, Any]) -> tuple[str, Any]:
+    rows = int(params.get("rows", 5000))
+    return "completed", {
+        "count": rows,
+        "orders": [
+            {"id": f"ord-{i:06d}", "customer": f"customer-{i % 97:03d}", "total_eur": _number(str(i), 5, 900)}
+            for i in range(rows)
+        ],
+    }
+
+
+def _timer_seconds(params: dict[str, Any]) -> float:
+    value = params.get("seconds", 5)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 5.0
+
+
+DEMO_WORKFLOWS: dict[str, DemoWorkflow] = {
+    w.id: w
+    for w in (
+        DemoWorkflow(
+            id="8988f685-2b8c-4a09-9955-150426265d32",
+            name="My workflow",
+            description="This is my first workflow",
+            seconds=lambda params: 1.0,
+            outcome=lambda params: ("completed", {"key1": params.get("param1"), "key2": params.get("param2")}),
+        ),
+        DemoWorkflow(
+            id="monthly-report",
+            name="Monthly report",
+            description="Builds the sales report of one month: orders, revenue and new customers.",
+            seconds=lambda params: 6.0,
+            outcome=_monthly_report,
+            check=_check_monthly,
+        ),
+        DemoWorkflow(
+            id="nightly-import",
+            name="Nightly import",
+            description="Imports yesterday's orders from the shop database.",
+            seconds=lambda params: 2.0,
+            outcome=lambda params: (
+                "failed",
+                {"error": "Source database unreachable: connection refused", "step": "extract"},
+            ),
+        ),
+        DemoWorkflow(
+            id="export-orders",
+            name="Export orders",
+            description="Exports every order as one large JSON document.",
+            seconds=lambda params: 1.5,
+            outcome=_export,
+        ),
+        DemoWorkflow(
+            id="timer",
+            name="Timer",
+            description="Waits `seconds` seconds (default 5), then completes. Handy for trying waits.",
+            seconds=_timer_seconds,
+            outcome=lambda params: ("completed", {"waited_seconds": _timer_seconds(params)}),
+        ),
+    )
+}
+
+_CREATED_AT = "2023-01-25T15:16:35.484854Z"
+
+
+@dataclass
+class Fault:
+    """One injected failure: `kind` on the next `times` requests of `route`."""
+
+    kind: str
+    route: str = "any"
+    times: int = 1
+    retry_after: str | None = None
+
+
+@dataclass
+class SandboxRun:
+    """A run in the sandbox's memory."""
+
+    id: str
+    workflow: DemoWorkflow
+    params: dict[str, Any]
+    started_wall: float
+    started: float
+    seconds: float
+
+
+@dataclass
+class SandboxState:
+    """What the sandbox remembers: runs, every request received, and faults still to inject."""
+
+    api_key: str
+    time_scale: float
+    clock: Callable[[], float]
+    runs: dict[str, SandboxRun] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+
+    def take_fault(self, route: str) -> Fault | None:
+        """The next fault for `route`, counting it down."""
+        for fault in self.faults:
+            if fault.route in (route, "any") and fault.times > 0:
+                fault.times -= 1
+                if fault.times == 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    def count(self, method: str, prefix: str = "") -> int:
+        """How many requests with this method (and path prefix) arrived."""
+        return sum(1 for m, path in self.requests if m == method and path.startswith(prefix))
+
+
+def _workflow_json(workflow: DemoWorkflow) -> dict[str, Any]:
+    return {
+        "appId": APP_ID,
+        "createdAt": _CREATED_AT,
+        "description": workflow.description,
+        "id": workflow.id,
+        "name": workflow.name,
+        "updatedAt": _CREATED_AT,
+    }
+
+
+def _run_json(state: SandboxState, run: SandboxRun) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "appId": APP_ID,
+        "id": run.id,
+        "params": run.params,
+        "startedAt": wave_timestamp(run.started_wall),
+        "status": "running",
+        "workflow": _workflow_json(run.workflow),
+    }
+    if state.clock() - run.started >= run.seconds * state.time_scale:
+        status, result = run.workflow.outcome(run.params)
+        body["status"] = status
+        body["result"] = result
+    return body
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status)
+
+
+async def _fault_response(fault: Fault) -> Response:
+    if fault.kind == "hang":
+        await anyio.sleep_forever()
+    if fault.kind == "reset":
+        raise ConnectionResetError("sandbox: connection reset (injected)")
+    if fault.kind == "garbage":
+        return Response(b'{"id": "run-1", "status": "runn', media_type="application/json")
+    if fault.kind == "html":
+        page = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+        return Response(page, status_code=502, media_type="text/html")
+    if fault.kind == "redirect":
+        return Response(status_code=307, headers={"location": "https://elsewhere.example/runs/x"})
+    if fault.kind == "huge":
+        return Response(
+            b'{"id":"x","status":"completed","result":"' + b"x" * 30_000_000 + b'"}', media_type="application/json"
+        )
+    if fault.kind == "429":
+        headers = {"retry-after": fault.retry_after} if fault.retry_after else None
+        return JSONResponse({"message": "Too many requests"}, status_code=429, headers=headers)
+    return _error(int(fault.kind), f"injected failure {fault.kind}")
+
+
+def create_app(
+    *, api_key: str = SANDBOX_API_KEY, time_scale: float = 1.0, clock: Callable[[], float] = time.monotonic
+) -> Starlette:
+    """The sandbox API. `time_scale` multiplies every run's duration (0.1 makes a 10 s run take 1 s)."""
+    state = SandboxState(api_key=api_key, time_scale=time_scale, clock=clock)
+
+    async def api(request: Request) -> Response:
+        raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?")[0]
+        state.requests.append((request.method, raw_path))
+        if request.headers.get("x-api-key") != state.api_key:
+            return _error(401, "Invalid API key")
+        parts = [unquote(part) for part in raw_path.strip("/").split("/")]
+        if parts[0] == "_sandbox":
+            return await _admin(request, parts[1:])
+        route = _route(request.method, parts)
+        if route is None:
+            return _error(404, "Not found")
+        fault = state.take_fault(route)
+        if fault is not None and not (route == "execute" and fault.kind in ("reset", "hang", "502", "504")):
+            return await _fault_response(fault)
+        if route == "list":
+            return JSONResponse([_workflow_json(w) for w in DEMO_WORKFLOWS.values()])
+        if route == "get":
+            run = state.runs.get(parts[1])
+            return JSONResponse(_run_json(state, run)) if run else _error(404, f"Run {parts[1]} not found")
+        response = await _execute(request, parts[1])
+        if fault is not None:  # the run was created: its answer is lost, as after a real network failure
+            return await _fault_response(fault)
+        return response
+
+    async def _execute(request: Request, workflow_id: str) -> Response:
+        workflow = DEMO_WORKFLOWS.get(workflow_id)
+        if workflow is None:
+            return _error(404, f"Workflow {workflow_id} not found")
+        try:
+            params = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return _error(400, "Body is not valid JSON")
+        if not isinstance(params, dict):
+            return _error(400, "Body must be a JSON object of parameters")
+        problem = workflow.check(params)
+        if problem:
+            return _error(400, problem)
+        run = SandboxRun(
+            id=str(uuid.uuid4()),
+            workflow=workflow,
+            params=params,
+            started_wall=time.time(),
+            started=state.clock(),
+            seconds=workflow.seconds(params),
+        )
+        state.runs[run.id] = run
+        return JSONResponse(_run_json(state, run))
+
+    async def _admin(request: Request, parts: list[str]) -> Response:
+        if parts == ["requests"] and request.method == "GET":
+            return JSONResponse([{"method": m, "path": p} for m, p in state.requests])
+        if parts == ["faults"] and request.method == "POST":
+            spec = await request.json()
+            if spec.get("kind") not in FAULT_KINDS or spec.get("route", "any") not in FAULT_ROUTES:
+                return _error(400, f"kind must be one of {FAULT_KINDS}, route one of {FAULT_ROUTES}")
+            state.faults.append(
+                Fault(spec["kind"], spec.get("route", "any"), int(spec.get("times", 1)), spec.get("retry_after"))
+            )
+            return JSONResponse({"faults": len(state.faults)})
+        if parts == ["reset"] and request.method == "POST":
+            state.requests.clear()
+            state.faults.clear()
+            return JSONResponse({"ok": True})
+        return _error(404, "Not found")
+
+    app = Starlette(routes=[Route("/{path:path}", api, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])])
+    app.state.sandbox = state
+    return app
+
+
+def _route(method: str, parts: list[str]) -> str | None:
+    if method == "GET" and parts == ["workflows"]:
+        return "list"
+    if method == "POST" and len(parts) == 3 and parts[0] == "workflows" and parts[2] == "execute" and parts[1]:
+        return "execute"
+    if method == "GET" and len(parts) == 2 and parts[0] == "runs" and parts[1]:
+        return "get"
+    return None
+
+
+def serve(port: int, host: str = "127.0.0.1", *, api_key: str = SANDBOX_API_KEY, time_scale: float = 1.0) -> None:
+    """Run the sandbox alone on `host:port` until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(api_key=api_key, time_scale=time_scale), host=host, port=port, log_level="warning")

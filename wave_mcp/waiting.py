@@ -1,0 +1,131 @@
+"""Waiting for a run: the adaptive poll schedule and the loop. Pure async: I/O, clock and sleep come in as arguments.
+
+The schedule polls soon after a run starts, then lets the pause grow with the run's age (a fraction of it, with a
+little jitter) up to a cap: short runs are reported almost at once, long ones cost few requests.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import anyio
+
+from wave_mcp.errors import RateLimitedError, WaveError, WaveTimeoutError
+from wave_mcp.models import Run, parse_timestamp
+
+__all__ = ["POLL_GRACE", "PollSchedule", "WaitOutcome", "run_age", "wait_for_run"]
+
+POLL_GRACE = 1.0
+"""A poll that starts just before the deadline may take this long past it, and no longer."""
+
+MAX_TRUSTED_AGE = 86_400.0
+"""A run's age from its start time is trusted up to a day; beyond that the clocks probably disagree."""
+
+GetRun = Callable[[float], Awaitable[Run]]
+"""Reads the run once; its argument is the deadline (a `clock()` value) for retries inside the read."""
+
+OnProgress = Callable[[float, float | None, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """How long to pause between polls, as a function of the run's age."""
+
+    min_interval: float = 0.5
+    max_interval: float = 10.0
+    growth: float = 0.2
+    jitter: float = 0.1
+
+    def interval(self, age: float, rand: Callable[[], float] = random.random) -> float:
+        """The pause before the next poll of a run that is `age` seconds old."""
+        base = min(self.max_interval, max(self.min_interval, self.growth * max(age, 0.0)))
+        jittered = base * (1.0 + self.jitter * (2.0 * rand() - 1.0))
+        return min(self.max_interval, max(self.min_interval, jittered))
+
+
+@dataclass(frozen=True)
+class WaitOutcome:
+    """How a wait ended: the run as last seen, and whether the deadline came first."""
+
+    run: Run
+    timed_out: bool
+    elapsed: float
+    polls: int
+
+
+def run_age(run: Run, now: datetime | None = None) -> float:
+    """Seconds since the run started, from its `started_at`; 0 when unknown or implausible."""
+    started = parse_timestamp(run.started_at)
+    if started is None:
+        return 0.0
+    age = ((now or datetime.now(UTC)) - started).total_seconds()
+    return age if 0.0 <= age <= MAX_TRUSTED_AGE else 0.0
+
+
+async def wait_for_run(
+    get_run: GetRun,
+    *,
+    timeout: float,
+    schedule: PollSchedule,
+    last_seen: Run | None = None,
+    initial_age: float = 0.0,
+    on_progress: OnProgress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+) -> WaitOutcome:
+    """Poll until the run's status is not `running` or `timeout` seconds pass; never sleep past the deadline.
+
+    With `last_seen` (the run just started), the first poll waits one interval; otherwise it is immediate.
+    Transient read failures are retried until the deadline; if the run was never seen, the last one is raised.
+    """
+    start = clock()
+    deadline = start + timeout
+    run = last_seen
+    polls = 0
+    last_progress = 0.0
+    last_error: WaveError | None = None
+    pause = schedule.interval(initial_age) if last_seen is not None else 0.0
+
+    while True:
+        remaining = deadline - clock()
+        if pause > 0:
+            if remaining <= 0:
+                break
+            await sleep(min(pause, remaining))
+        polls += 1
+        with anyio.move_on_after(max(deadline - clock(), 0.0) + POLL_GRACE) as scope:
+            try:
+                run = await get_run(deadline)
+                last_error = None
+            except WaveError as exc:
+                if not exc.transient:
+                    raise
+                last_error = exc
+        if scope.cancelled_caught:
+            break
+        elapsed = clock() - start
+        age = initial_age + elapsed
+        if last_error is None and run is not None and not run.is_running:
+            if on_progress is not None:
+                last_progress = max(round(elapsed, 2), last_progress + 0.01)
+                await on_progress(last_progress, timeout or None, f"{run.status} after {age:.0f} s, poll {polls}")
+            return WaitOutcome(run=run, timed_out=False, elapsed=elapsed, polls=polls)
+        if on_progress is not None:
+            state = "running" if last_error is None else "API not answering, retrying"
+            last_progress = max(round(elapsed, 2), last_progress + 0.01)
+            await on_progress(last_progress, timeout or None, f"{state} for {age:.0f} s, poll {polls}")
+        if clock() >= deadline:
+            break
+        pause = schedule.interval(age)
+        if isinstance(last_error, RateLimitedError) and last_error.retry_after is not None:
+            pause = max(pause, last_error.retry_after)
+
+    if run is None:
+        raise last_error or WaveTimeoutError(
+            f"The Wave API did not answer within the {timeout:.0f} s wait. Try again shortly."
+        )
+    return WaitOutcome(run=run, timed_out=True, elapsed=clock() - start, polls=polls)
