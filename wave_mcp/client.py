@@ -202,7 +202,8 @@ class WaveClient:
             return await self._send("GET", path)
         except httpx2.TimeoutException as exc:
             raise WaveTimeoutError(
-                f"The Wave API did not answer GET {path} in time ({_kind(exc)}). It may be overloaded: try again shortly."
+                f"The Wave API did not answer GET {path} in time ({_kind(exc)}). It may be overloaded: try again "
+                "shortly."
             ) from None
         except httpx2.TransportError as exc:
             raise WaveConnectionError(
@@ -237,7 +238,7 @@ class WaveClient:
         status = response.status_code
         if 200 <= status < 300:
             return
-        where = {"status_code": status, "method": method, "path": path}
+        where: dict[str, Any] = {"status_code": status, "method": method, "path": path}
         said = self._excerpt(response, content)
         if 300 <= status < 400:
             target = self._origin(response.headers.get("location", ""))

@@ -35,7 +35,7 @@ FAULT_ROUTES = ("execute", "get", "list", "any")
 def wave_timestamp(moment: float) -> str:
     """A timestamp as the API writes it: UTC, nine fractional digits."""
     whole = int(moment)
-    nanos = int(round((moment - whole) * 1e9)) % 1_000_000_000
+    nanos = round((moment - whole) * 1e9) % 1_000_000_000
     return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
 
 

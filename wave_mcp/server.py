@@ -19,7 +19,7 @@ from wave_mcp import __version__, waiting
 from wave_mcp.client import MAX_ID_LENGTH, WaveClient
 from wave_mcp.config import Settings
 from wave_mcp.errors import WaveError
-from wave_mcp.models import RunReport, WaitReport, WorkflowInfo, WorkflowList
+from wave_mcp.models import Run, RunReport, WaitReport, WorkflowInfo, WorkflowList
 from wave_mcp.reports import render_text, run_report, wait_report
 
 __all__ = ["AppState", "build_server"]
@@ -100,7 +100,9 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         ),
     ]
 
-    async def waited(ctx: Context[AppState, Any], run_id: str, timeout: float, last_seen: Any = None) -> WaitReport:
+    async def waited(
+        ctx: Context[AppState, Any], run_id: str, seconds: float, last_seen: Run | None = None
+    ) -> WaitReport:
         state = ctx.request_context.lifespan_context
         run_name = ""
 
@@ -111,7 +113,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             run_name = f" of '{last_seen.workflow_name}'"
         outcome = await waiting.wait_for_run(
             lambda deadline: state.client.get_run(run_id, deadline=deadline),
-            timeout=timeout,
+            budget=seconds,
             schedule=schedule,
             last_seen=last_seen,
             initial_age=waiting.run_age(last_seen) if last_seen is not None else 0.0,

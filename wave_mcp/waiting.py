@@ -69,7 +69,7 @@ def run_age(run: Run, now: datetime | None = None) -> float:
 async def wait_for_run(
     get_run: GetRun,
     *,
-    timeout: float,
+    budget: float,
     schedule: PollSchedule,
     last_seen: Run | None = None,
     initial_age: float = 0.0,
@@ -77,13 +77,13 @@ async def wait_for_run(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> WaitOutcome:
-    """Poll until the run's status is not `running` or `timeout` seconds pass; never sleep past the deadline.
+    """Poll until the run's status is not `running` or `budget` seconds pass; never sleep past the deadline.
 
     With `last_seen` (the run just started), the first poll waits one interval; otherwise it is immediate.
     Transient read failures are retried until the deadline; if the run was never seen, the last one is raised.
     """
     start = clock()
-    deadline = start + timeout
+    deadline = start + budget
     run = last_seen
     polls = 0
     last_progress = 0.0
@@ -112,12 +112,12 @@ async def wait_for_run(
         if last_error is None and run is not None and not run.is_running:
             if on_progress is not None:
                 last_progress = max(round(elapsed, 2), last_progress + 0.01)
-                await on_progress(last_progress, timeout or None, f"{run.status} after {age:.0f} s, poll {polls}")
+                await on_progress(last_progress, budget or None, f"{run.status} after {age:.0f} s, poll {polls}")
             return WaitOutcome(run=run, timed_out=False, elapsed=elapsed, polls=polls)
         if on_progress is not None:
             state = "running" if last_error is None else "API not answering, retrying"
             last_progress = max(round(elapsed, 2), last_progress + 0.01)
-            await on_progress(last_progress, timeout or None, f"{state} for {age:.0f} s, poll {polls}")
+            await on_progress(last_progress, budget or None, f"{state} for {age:.0f} s, poll {polls}")
         if clock() >= deadline:
             break
         pause = schedule.interval(age)
@@ -126,6 +126,6 @@ async def wait_for_run(
 
     if run is None:
         raise last_error or WaveTimeoutError(
-            f"The Wave API did not answer within the {timeout:.0f} s wait. Try again shortly."
+            f"The Wave API did not answer within the {budget:.0f} s wait. Try again shortly."
         )
     return WaitOutcome(run=run, timed_out=True, elapsed=clock() - start, polls=polls)
