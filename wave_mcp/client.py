@@ -46,6 +46,8 @@ RETRY_AFTER_CAP = 30.0
 READ_ATTEMPTS = 4
 EXCERPT_CHARS = 200
 REMEMBERED_RUNS = 2048
+POOL_LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=100)
+"""Connections to the API. Keep-alive for all of them: a thousand waits polling at once must not reconnect."""
 
 _AMBIGUOUS_STATUS = {502, 504}
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -90,6 +92,7 @@ class WaveClient:
         self._secret = secret
         self._max_response_bytes = max_response_bytes
         self._known_workflows: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
+        self._last_reads: OrderedDict[str, tuple[Run, float]] = OrderedDict()
 
     @classmethod
     @asynccontextmanager
@@ -105,9 +108,8 @@ class WaveClient:
                 "user-agent": f"wave-mcp/{__version__}",
             },
             timeout=httpx2.Timeout(settings.request_timeout, connect=settings.connect_timeout),
-            limits=httpx2.Limits(max_connections=200, max_keepalive_connections=50),
             follow_redirects=False,
-            transport=transport or httpx2.AsyncHTTPTransport(retries=2),
+            transport=transport or LazyTransport(lambda: httpx2.AsyncHTTPTransport(retries=2, limits=POOL_LIMITS)),
         ) as http:
             yield cls(http, secret=settings.key, max_response_bytes=settings.max_response_bytes)
 
@@ -154,6 +156,7 @@ class WaveClient:
                 workflow_id, f"the API accepted the request (HTTP {response.status_code}) but its answer was unreadable"
             ) from exc
         self._remember(run)
+        self._note_read(run)
         return run
 
     async def get_run(self, run_id: str, *, deadline: float | None = None) -> Run:
@@ -164,7 +167,16 @@ class WaveClient:
             run = parse_run(data)
         except ValueError as exc:
             raise self._invalid(200, "GET", path, str(exc)) from None
-        return self._enrich(run)
+        run = self._enrich(run)
+        self._note_read(run)
+        return run
+
+    def last_read(self, run_id: str) -> tuple[Run, float] | None:
+        """The run as last read while it was running, and when (a `time.monotonic()` value); None otherwise.
+
+        A new wait for that run goes on at its pace from there instead of reading it again at once.
+        """
+        return self._last_reads.get(run_id)
 
     # ---- reads: retried ---------------------------------------------------------------------------------
 
@@ -337,6 +349,13 @@ class WaveClient:
         while len(self._known_workflows) > REMEMBERED_RUNS:
             self._known_workflows.popitem(last=False)
 
+    def _note_read(self, run: Run) -> None:
+        self._last_reads.pop(run.id, None)
+        if run.is_running:
+            self._last_reads[run.id] = (run, time.monotonic())
+            while len(self._last_reads) > REMEMBERED_RUNS:
+                self._last_reads.popitem(last=False)
+
     def _enrich(self, run: Run) -> Run:
         """Fill in the workflow of a run started here when the API's answer leaves it out."""
         known = self._known_workflows.get(run.id)
@@ -345,6 +364,23 @@ class WaveClient:
         return run.model_copy(
             update={"workflow_id": run.workflow_id or known[0], "workflow_name": run.workflow_name or known[1]}
         )
+
+
+class LazyTransport(httpx2.AsyncBaseTransport):
+    """Builds the real transport on the first request: its TLS set-up (about 50 ms) stays off the server's start."""
+
+    def __init__(self, build: Callable[[], httpx2.AsyncBaseTransport]) -> None:
+        self._build = build
+        self._transport: httpx2.AsyncBaseTransport | None = None
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self._transport is None:
+            self._transport = self._build()
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
 
 
 def _kind(exc: Exception) -> str:

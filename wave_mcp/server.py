@@ -109,6 +109,9 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         async def progress(value: float, total: float | None, message: str) -> None:
             await ctx.report_progress(value, total, f"Run {run_id}{run_name}: {message}")
 
+        seen_at = None
+        if last_seen is None and seconds > 0 and (recent := state.client.last_read(run_id)) is not None:
+            last_seen, seen_at = recent  # read lately (execute, get_run, an earlier wait): keep its pace
         if last_seen is not None and last_seen.workflow_name:
             run_name = f" of '{last_seen.workflow_name}'"
         outcome = await waiting.wait_for_run(
@@ -119,6 +122,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             initial_age=waiting.run_age(last_seen) if last_seen is not None else 0.0,
             on_progress=progress,
             age_of=waiting.run_age,
+            seen_at=seen_at,
         )
         return wait_report(outcome, max_chars=max_chars)
 

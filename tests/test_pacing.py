@@ -1,0 +1,139 @@
+"""Waits go on at the run's pace: a run read moments ago (by execute, get_run or an earlier wait) is not read again at
+once; the HTTP transport, and its TLS set-up, is built on the first request rather than at start."""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+from mcp import Client
+
+from tests.conftest import ERAS, make_settings
+from wave_mcp.client import REMEMBERED_RUNS, LazyTransport, WaveClient
+from wave_mcp.models import Run
+from wave_mcp.sandbox import SandboxState
+from wave_mcp.server import build_server
+from wave_mcp.waiting import PollSchedule, wait_for_run
+
+pytestmark = pytest.mark.anyio
+
+STEADY = PollSchedule(min_interval=2.0, max_interval=2.0, jitter=0.0)
+
+
+class Clock:
+    """A fake monotonic clock whose sleep only moves time."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.reads: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def get_run(self, deadline: float) -> Run:
+        self.reads.append(self.now)
+        return Run(id="r1", status="completed")
+
+
+@pytest.mark.parametrize(("read_ago", "first_read_after"), [(0.0, 2.0), (0.5, 1.5), (1.9, 0.1), (2.0, 0.0), (60, 0.0)])
+async def test_the_first_poll_comes_one_interval_after_the_last_read(read_ago: float, first_read_after: float) -> None:
+    """With `seen_at`, what is left of one interval since that read passes before the first poll."""
+    clock = Clock()
+    running = Run(id="r1", status="running")
+    outcome = await wait_for_run(
+        clock.get_run,
+        budget=30,
+        schedule=STEADY,
+        last_seen=running,
+        seen_at=clock.now - read_ago,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert outcome.run.status == "completed"
+    assert clock.reads == [pytest.approx(100.0 + first_read_after)]
+
+
+def _run(run_id: str, status: str = "running") -> dict[str, object]:
+    return {"id": run_id, "status": status, "startedAt": "2026-01-01T00:00:00.000000000Z"}
+
+
+async def test_the_client_remembers_the_last_read_of_running_runs_only() -> None:
+    answers = {"/runs/a": _run("a"), "/runs/b": _run("b", "completed")}
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=answers[request.url.path])
+
+    settings = make_settings()
+    async with WaveClient.open(settings, transport=httpx2.MockTransport(handler)) as client:
+        assert client.last_read("a") is None
+        run_a = await client.get_run("a")
+        await client.get_run("b")
+        remembered = client.last_read("a")
+        assert remembered is not None
+        assert remembered[0] == run_a
+        assert client.last_read("b") is None
+        answers["/runs/a"] = _run("a", "failed")
+        await client.get_run("a")
+        assert client.last_read("a") is None
+
+
+async def test_the_memory_of_reads_is_bounded() -> None:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=_run(request.url.path.rsplit("/", 1)[1]))
+
+    async with WaveClient.open(make_settings(), transport=httpx2.MockTransport(handler)) as client:
+        for i in range(REMEMBERED_RUNS + 5):
+            await client.get_run(f"run-{i}")
+        assert client.last_read("run-0") is None
+        assert client.last_read(f"run-{REMEMBERED_RUNS + 4}") is not None
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_wait_right_after_execute_does_not_read_the_run_again_at_once(
+    era: str, transport: httpx2.ASGITransport, sandbox: SandboxState
+) -> None:
+    """Execute reads the run; a short wait right after it reads only once, at its deadline (with a 5 s interval,
+    an immediate read would make two)."""
+    server = build_server(make_settings(poll_interval_min=5.0, poll_interval_max=10.0), transport=transport)
+    async with Client(server, mode=era) as client:
+        started = await client.call_tool("execute_workflow", {"workflow_id": "timer", "params": {"seconds": 600}})
+        run_id = (started.structured_content or {})["id"]
+        waited = await client.call_tool("wait_for_run", {"run_id": run_id, "timeout_seconds": 0.2})
+        report = waited.structured_content or {}
+        assert report["timed_out"] is True
+        assert report["polls"] == 1
+        assert sandbox.count("GET", f"/runs/{run_id}") == 1
+        assert report["workflow_name"] == "Timer"
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_zero_timeout_wait_still_reads_the_run(
+    era: str, transport: httpx2.ASGITransport, sandbox: SandboxState
+) -> None:
+    """The memory of reads never replaces a read the caller asked for: timeout 0 reads the run once."""
+    server = build_server(make_settings(poll_interval_min=5.0, poll_interval_max=10.0), transport=transport)
+    async with Client(server, mode=era) as client:
+        started = await client.call_tool("execute_workflow", {"workflow_id": "timer", "params": {"seconds": 600}})
+        run_id = (started.structured_content or {})["id"]
+        waited = await client.call_tool("wait_for_run", {"run_id": run_id, "timeout_seconds": 0})
+        assert (waited.structured_content or {})["polls"] == 1
+        assert sandbox.count("GET", f"/runs/{run_id}") == 1
+
+
+async def test_the_lazy_transport_is_built_on_the_first_request_only() -> None:
+    built: list[httpx2.MockTransport] = []
+
+    def build() -> httpx2.AsyncBaseTransport:
+        built.append(httpx2.MockTransport(lambda request: httpx2.Response(200, json=_run("a"))))
+        return built[-1]
+
+    async with httpx2.AsyncClient(base_url="http://wave.test", transport=LazyTransport(build)) as http:
+        assert built == []
+        assert (await http.get("/runs/a")).json()["id"] == "a"
+        await http.get("/runs/a")
+        assert len(built) == 1
+    async with httpx2.AsyncClient(transport=LazyTransport(build)):
+        pass
+    assert len(built) == 1
