@@ -121,9 +121,17 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+@dataclass(frozen=True)
+class Sandbox:
+    """The sandbox API in its own process."""
+
+    url: str
+    pid: int
+
+
 @contextmanager
-def sandbox_process(time_scale: float = 1.0) -> Iterator[str]:
-    """The sandbox API served by uvicorn in its own process on a loopback port; yields its URL."""
+def sandbox_process(time_scale: float = 1.0) -> Iterator[Sandbox]:
+    """The sandbox API served by uvicorn in its own process on a loopback port."""
     port = free_port()
     proc = subprocess.Popen(
         [PYTHON, "-m", "wave_mcp", "sandbox", "--port", str(port), "--key", BENCH_KEY, "--time-scale", str(time_scale)],
@@ -141,7 +149,7 @@ def sandbox_process(time_scale: float = 1.0) -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the sandbox process did not start") from None
                 time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        yield Sandbox(f"http://127.0.0.1:{port}", proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -59,7 +59,8 @@ def check(structured: Any, run_id: str) -> None:
 async def measure(rounds: int, warmup: int) -> dict[str, list[float]]:
     """Seconds per call of each kind, `rounds` rounds after `warmup` unrecorded ones."""
     logging.getLogger().setLevel(logging.WARNING)
-    with sandbox_process(time_scale=0.001) as url:
+    with sandbox_process(time_scale=0.001) as sandbox:
+        url = sandbox.url
         async with httpx2.AsyncClient(base_url=url, headers={"x-api-key": BENCH_KEY}) as http:
             run_id = await start_run(http)
             settings = Settings(_env_file=None, api_url=url, api_key=BENCH_KEY, log_level="WARNING")

@@ -44,6 +44,8 @@ LAG_TOLERANCE = 0.5
 """Seconds of slack on the longest lag, for the poll's own latency (about 0.1 s at scale 0.1) and the "about"."""
 
 DEFAULTS = PollSchedule()
+MIN_POLL_SETTING = 0.05
+"""The smallest WAVE_POLL_INTERVAL_MIN the server accepts."""
 OURS = "ours"
 
 
@@ -101,7 +103,8 @@ async def _fixed(http: httpx2.AsyncClient, period: float, length: float, scale: 
 async def batch(scale: float, lengths: Sequence[float], reps: int) -> list[Outcome]:
     """Every strategy on every run length, `reps` times, all at once against one sandbox with time scale `scale`."""
     outcomes: list[tuple[str, Outcome]] = []
-    with sandbox_process(time_scale=scale) as url:
+    with sandbox_process(time_scale=scale) as sandbox:
+        url = sandbox.url
         env = server_env(
             url,
             poll_interval_min=repr(DEFAULTS.min_interval * scale),
@@ -206,7 +209,9 @@ async def run(
     scaled_lengths: Sequence[float] = SCALED_LENGTHS,
 ) -> list[Table]:
     """Short runs in real time, long ones (and 10 s again, to confirm the scaling) at time scale `scale`."""
-    real = await batch(1.0, real_lengths, real_reps)
+    if DEFAULTS.min_interval * scale < MIN_POLL_SETTING:
+        raise ValueError(f"time scale {scale:g} is too small: the server polls at least every {MIN_POLL_SETTING:g} s")
+    real = await batch(1.0, real_lengths, real_reps) if real_reps else []
     scaled = await batch(scale, scaled_lengths, reps)
     if any(math.isnan(o.lag) for o in scaled + real):
         raise RuntimeError("a wait produced no lag")

@@ -1,0 +1,89 @@
+"""`python -m bench`: run every benchmark and print the Markdown tables (progress goes to stderr).
+
+`--quick` runs each with tiny parameters (seconds, not minutes: for checking that the code works, not for figures);
+`--only` picks some of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from importlib.metadata import version
+from pathlib import Path
+
+import anyio
+
+from bench import coldstart, overhead, scale, waits
+from bench.common import ERAS, Table
+
+Bench = Callable[[], Awaitable[list[Table]]]
+
+
+def benches(quick: bool) -> dict[str, Bench]:
+    """The benchmarks in the order they run, full size or tiny."""
+    if quick:
+        return {
+            "coldstart": lambda: coldstart.run(runs=1, eras=ERAS[:1]),
+            "overhead": lambda: overhead.run(rounds=5, warmup=2),
+            "waits": lambda: waits.run(scale=0.1, reps=1, real_reps=0, scaled_lengths=(3.0,)),
+            "scale": lambda: scale.run(waits=20, seconds=0.5),
+        }
+    return {
+        "coldstart": lambda: coldstart.run(runs=7),
+        "overhead": lambda: overhead.run(rounds=300, warmup=30),
+        "waits": lambda: waits.run(),
+        "scale": lambda: scale.run(waits=1000),
+    }
+
+
+def machine() -> str:
+    """One line naming the machine and the software the figures come from."""
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    return (
+        f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, Python"
+        f" {platform.python_version()}, mcp {version('mcp')}, httpx2 {version('httpx2')}"
+    )
+
+
+def load() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
+
+
+async def run_all(selected: Sequence[str], quick: bool) -> str:
+    chosen = benches(quick)
+    parts = [f"Machine: {machine()}. Load average at start (1/5/15 min): {load()}."]
+    began = time.perf_counter()
+    for name in selected:
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        tables = await chosen[name]()
+        print(f"bench: {name} took {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        parts.extend(table.render() for table in tables)
+    parts.append(
+        f"Took {time.perf_counter() - began:.0f} s; load average at the end: {load()}."
+        + (" Quick mode: tiny parameters, figures not meaningful." if quick else "")
+    )
+    return "\n\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny parameters: checks the code, not the speed")
+    names = list(benches(False))
+    parser.add_argument("--only", nargs="+", choices=names, default=names, metavar="NAME", help=", ".join(names))
+    args = parser.parse_args(argv)
+    print(anyio.run(run_all, args.only, args.quick))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The benchmarks cannot rot: their statistics and table are right, and a tiny run of `python -m bench` works.
+
+Speed itself is not tested here (no wall-clock limits in tests): `python -m bench` measures it.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from bench.common import Table, percentile, ratio, spread
+from tests.conftest import ROOT
+
+
+def test_percentiles_interpolate_between_ranks() -> None:
+    values = [4.0, 1.0, 3.0, 2.0]
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 50) == 2.5
+    assert percentile(values, 75) == pytest.approx(3.25)
+    assert percentile(values, 100) == 4.0
+    assert math.isnan(percentile([], 50))
+
+
+def test_spread_shows_the_median_and_the_interquartile_range() -> None:
+    assert spread([10.0, 20.0, 30.0, 40.0, 50.0]) == "30 (20-40)"
+    assert spread([1.234, 1.5], 2) == "1.37 (1.30-1.43)"
+    assert spread([]) == "-"
+
+
+def test_ratio_guards_against_missing_baselines() -> None:
+    assert ratio(1.15, 1.0) == "1.15x"
+    assert ratio(1.0, 0.0) == "-"
+    assert ratio(math.nan, 1.0) == "-"
+
+
+def test_the_table_is_markdown_and_escapes_pipes() -> None:
+    table = Table("Title", ["a", "b"])
+    table.add("x|y", "2")
+    table.notes.append("A note.")
+    lines = table.render().splitlines()
+    assert lines == ["### Title", "", "| a | b |", "| --- | --- |", "| x\\|y | 2 |", "", "A note."]
+    with pytest.raises(ValueError, match="cells"):
+        table.add("only one")
+
+
+@pytest.mark.stdio
+def test_a_tiny_run_of_every_benchmark_prints_every_table() -> None:
+    """`python -m bench --quick` spawns the real servers and sandbox, and prints each table with its verdicts."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for title in ("### Cold start", "### Idle memory", "### Call overhead", "### Waiting", "### Scale"):
+        assert title in out
+    assert "Machine: " in out
+    assert "| 20 of 20 |" in out
+    assert out.count("| ours |") == 1
+    cold_start_row = next(line for line in out.splitlines() if line.startswith("| 2025-11-25 | ") and "x |" in line)
+    assert cold_start_row.split(" | ")[-1].rstrip(" |") in ("met", "**missed**")
