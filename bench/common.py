@@ -114,6 +114,22 @@ def proc_status(pid: int) -> dict[str, int]:
     return values
 
 
+def scheduled_seconds(pid: int) -> tuple[float, float]:
+    """Seconds a process's threads have run on a CPU, and waited for one, so far (Linux schedstat, ns resolution).
+
+    Unlike wall time, the first is barely touched by other processes competing for the CPUs.
+    """
+    running = waiting = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "schedstat").read_text().split()
+        except OSError:
+            continue
+        running += int(fields[0])
+        waiting += int(fields[1])
+    return running / 1e9, waiting / 1e9
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time a process has used so far, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx2
-import stamina
 
 from wave_mcp import __version__
 from wave_mcp.config import Settings
@@ -181,6 +180,8 @@ class WaveClient:
     # ---- reads: retried ---------------------------------------------------------------------------------
 
     async def _read(self, path: str, *, what: str, deadline: float | None = None) -> Any:
+        import stamina  # here, not at the top: it and tenacity cost ~10 ms of a start that only lists tools
+
         budget = 45.0 if deadline is None else max(0.0, deadline - time.monotonic())
         async for attempt in stamina.retry_context(
             on=self._retry_hook(deadline),
