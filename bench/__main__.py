@@ -28,13 +28,13 @@ def benches(quick: bool) -> dict[str, Bench]:
     """The benchmarks in the order they run, full size or tiny."""
     if quick:
         return {
-            "coldstart": lambda: coldstart.run(runs=1, eras=ERAS[:1]),
+            "coldstart": lambda: coldstart.run(runs=1, eras=ERAS[:1], part_runs=1),
             "overhead": lambda: overhead.run(rounds=5, warmup=2),
             "waits": lambda: waits.run(scale=0.1, reps=1, real_reps=0, scaled_lengths=(3.0,)),
             "scale": lambda: scale.run(waits=20, seconds=0.5),
         }
     return {
-        "coldstart": lambda: coldstart.run(runs=7),
+        "coldstart": lambda: coldstart.run(runs=13),
         "overhead": lambda: overhead.run(rounds=300, warmup=30),
         "waits": lambda: waits.run(),
         "scale": lambda: scale.run(waits=1000),

@@ -8,6 +8,7 @@ its resident memory is read.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -131,5 +132,57 @@ def table(samples: dict[tuple[str, str], Samples], runs: int, eras: Sequence[str
     return result
 
 
-async def run(runs: int = 7, eras: Sequence[str] = ERAS) -> list[Table]:
-    return [table(await measure(runs, eras), runs, eras)]
+PARTS_SCRIPT = """
+import json, sys, time
+marks = [("start", time.perf_counter())]
+def mark(name):
+    marks.append((name, time.perf_counter()))
+from mcp.server.mcpserver import MCPServer
+mark("import the SDK (mcp.server.mcpserver)")
+import rich.console, rich.logging
+mark("import rich: MCPServer() builds a RichHandler for its logging (both servers)")
+minimal = MCPServer("minimal")
+@minimal.tool()
+async def add(a: int, b: int) -> int:
+    return a + b
+mark("build the minimal one-tool server")
+from wave_mcp.cli import _parser
+from wave_mcp.config import load_settings
+args = _parser().parse_args([])
+mark("wave-mcp: import the CLI and settings (pydantic-settings), parse flags")
+import wave_mcp.server
+mark("wave-mcp: import the server, client, waiting, reports, models")
+from wave_mcp.server import build_server
+settings = load_settings({"sandbox": True})
+server = build_server(settings)
+mark("wave-mcp: load settings, build the server (4 tools and their schemas)")
+import wave_mcp.sandbox
+wave_mcp.sandbox.create_app()
+mark("wave-mcp --sandbox only: import and build the sandbox")
+import httpx2
+httpx2.AsyncHTTPTransport()
+mark("deferred to the first request: the HTTP transport and its TLS context")
+import stamina
+mark("deferred to the first read: import stamina and tenacity")
+print(json.dumps([[name, (t - marks[i][1]) * 1000] for i, (name, t) in enumerate(marks[1:])]))
+"""
+
+
+async def parts(runs: int) -> Table:
+    """Where the start-up goes, measured inside fresh interpreters (`runs` of them, medians)."""
+    results: list[list[tuple[str, float]]] = []
+    for _ in range(runs):
+        process = await anyio.run_process([PYTHON, "-c", PARTS_SCRIPT], cwd=ROOT, env=_env())
+        results.append([(name, ms) for name, ms in json.loads(process.stdout)])
+    out = Table(f"Start-up by part, in process (ms, median and p25-p75 of {runs} fresh interpreters)", ["part", "ms"])
+    for i, (name, _) in enumerate(results[0]):
+        out.add(name, spread([r[i][1] for r in results], 1))
+    out.notes.append(
+        "The parts run in this order in one interpreter, so each is what it adds to the ones before. The last two"
+        " were on the way to the first answer before this work; now the first request and the first read pay them."
+    )
+    return out
+
+
+async def run(runs: int = 7, eras: Sequence[str] = ERAS, part_runs: int = 9) -> list[Table]:
+    return [table(await measure(runs, eras), runs, eras), await parts(part_runs)]
