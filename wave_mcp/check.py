@@ -52,7 +52,7 @@ async def _reach(settings: Settings) -> int:
             print(f"FAILED: {exc}")
             return 1
     if workflows is None:
-        print(f"OK: the API answered and accepted the key. {note}")
+        print(f"OK: the API answered. {note}")
     else:
         print(f"OK: the API answered and lists {len(workflows)} workflow(s).")
     return 0
