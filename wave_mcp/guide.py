@@ -25,8 +25,8 @@ def tool_schema(entry: CatalogEntry, *, wait_max: float) -> dict[str, Any]:
     properties[WAIT_ARGUMENT] = {
         "type": "number",
         "minimum": 0,
-        "maximum": wait_max,
-        "default": wait_default(entry, wait_max),
+        "maximum": _plain(wait_max),
+        "default": _plain(wait_default(entry, wait_max)),
         "description": f"How long to wait for the run to finish in this call, in seconds (0 to {wait_max:g}). Keep "
         "it under about 50 s: many clients cut a tool call at 60 s. Not sent to the workflow.",
     }
@@ -96,6 +96,11 @@ def prompt_text(entries: Sequence[CatalogEntry], tools: dict[str, str], goal: st
             about = f": {entry.description}" if entry.description else ""
             lines.append(f"- {entry.id}, {entry.name or entry.id}{tool}{about}")
     return "\n".join(lines)
+
+
+def _plain(number: float) -> float | int:
+    """A whole number as an int, so the schema reads 10 rather than 10.0."""
+    return int(number) if number.is_integer() else number
 
 
 def _json_block(value: Any) -> str:
