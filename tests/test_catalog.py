@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -624,3 +625,42 @@ async def test_prompt_walks_through_a_run(transport: httpx2.ASGITransport, era: 
     for step in ("list_workflows", "execute_workflow", "wait_for_run", "result_description"):
         assert step in text
     assert "- monthly-report, Monthly report (tool run_monthly_report):" in text
+
+
+# ---- the README tells the truth ----------------------------------------------------------------------------------
+
+
+def _readme_section() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return text[text.index("## Workflow catalog") : text.index("## Connect your client")]
+
+
+def _blocks(section: str, language: str) -> list[str]:
+    return [body for lang, body in re.findall(r"```(\w*)\n(.*?)```", section, flags=re.DOTALL) if lang == language]
+
+
+def test_readme_catalog_examples_load(tmp_path: Path) -> None:
+    section = _readme_section()
+    toml_catalog = load_catalog(write_catalog(tmp_path, _blocks(section, "toml")[0]))
+    assert [entry.id for entry in toml_catalog.entries] == ["monthly-report", "nightly-import"]
+    assert toml_catalog.entries[0] == load_catalog(EXAMPLE).get("monthly-report")
+    json_catalog = load_catalog(write_catalog(tmp_path, _blocks(section, "json")[0], "c.json"))
+    assert json_catalog.entries[0].tool == "run_monthly_report"
+
+
+async def test_readme_error_texts_are_real(tmp_path: Path, transport: httpx2.ASGITransport) -> None:
+    section = _readme_section()
+    shown = [block.strip() for block in _blocks(section, "")]
+    params = {"month": "Marhc", "year": "2026", "format": "pdf"}
+    async with serve(transport, "auto", catalog=EXAMPLE) as client:
+        refused = await client.call_tool("execute_workflow", {"workflow_id": "monthly-report", "params": params})
+    assert text_of(refused) in shown
+    path = write_catalog(
+        tmp_path,
+        '[[workflow]]\nid = "first"\n[[workflow]]\nid = "monthly-report"\n[workflow.params]\ntype = "object"\n'
+        'properties = { month = { type = "strin" } }\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(path)
+    line = f"wave-mcp: {caught.value}".replace(str(path), "/etc/wave/catalog.toml")
+    assert line in shown
