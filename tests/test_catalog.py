@@ -12,12 +12,16 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.stdio import stdio_client as spawn_stdio
+from mcp.types import CallToolResult
 
 from tests.catalogs import EXAMPLE, serve, text_of, write_catalog, write_json_catalog
 from tests.conftest import API_KEY, ERAS, ROOT, make_settings, server_env
@@ -25,7 +29,7 @@ from wave_mcp.catalog import Catalog, load_catalog
 from wave_mcp.demo import SANDBOX_PARAMS, SANDBOX_WORKFLOW
 from wave_mcp.errors import ConfigError, InvalidInputError
 from wave_mcp.models import Workflow
-from wave_mcp.sandbox import DEMO_WORKFLOWS, SandboxState
+from wave_mcp.sandbox import DEMO_WORKFLOWS, SandboxState, create_app
 from wave_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -664,3 +668,40 @@ async def test_readme_error_texts_are_real(tmp_path: Path, transport: httpx2.ASG
         load_catalog(path)
     line = f"wave-mcp: {caught.value}".replace(str(path), "/etc/wave/catalog.toml")
     assert line in shown
+
+
+# ---- fuzzing the typed tools ----------------------------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=8,
+)
+ARGUMENTS = st.dictionaries(
+    st.sampled_from(["month", "year", "wait_seconds", "", "ctx", "arguments"]) | st.text(max_size=12),
+    JSON_VALUES,
+    max_size=4,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(arguments=ARGUMENTS)
+def test_typed_tool_takes_any_arguments(arguments: dict[str, Any]) -> None:
+    """Any JSON arguments give a result or a clear tool error (never a masked crash), and a POST is sent only for
+    arguments the declared schema accepts, to the workflow's own route."""
+    app = create_app(api_key=API_KEY, time_scale=0.01)
+    state: SandboxState = app.state.sandbox
+
+    async def call() -> CallToolResult:
+        async with serve(httpx2.ASGITransport(app=app), "auto", catalog=EXAMPLE, workflow_tools=True) as client:
+            return await client.call_tool("run_monthly_report", arguments | {"wait_seconds": 0})
+
+    result = anyio.run(call)
+    params = {key: value for key, value in arguments.items() if key != "wait_seconds"}
+    declared = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))["workflow"][1]["params"]
+    valid = not list(Draft202012Validator(declared).iter_errors(params))
+    if result.is_error:
+        assert text_of(result) != "Error executing tool run_monthly_report", "a crash, not a clear error"
+        assert not valid and state.requests == []
+    else:
+        assert valid and state.requests == [("POST", "/workflows/monthly-report/execute")]
