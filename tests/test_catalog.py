@@ -491,6 +491,9 @@ async def test_typed_tools_show_exactly_the_declared_schema(transport: httpx2.AS
 async def test_no_typed_tools_unless_asked(transport: httpx2.ASGITransport, era: str) -> None:
     async with serve(transport, era, catalog=EXAMPLE) as client:
         assert {tool.name for tool in (await client.list_tools()).tools} == GENERIC
+        assert "tool of their own" not in (client.instructions or "")
+    async with serve(transport, era, catalog=EXAMPLE, workflow_tools=True) as client:
+        assert "tool of their own" in (client.instructions or "")
 
 
 async def test_typed_tool_runs_the_workflow(transport: httpx2.ASGITransport, sandbox: SandboxState, era: str) -> None:

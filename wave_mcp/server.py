@@ -7,6 +7,7 @@ through one path (`start_run`): the guard rails, the catalog's params check, the
 """
 
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from wave_mcp.reports import render_text, run_report, wait_report
 
 __all__ = ["AppState", "build_server"]
 
+log = logging.getLogger(__name__)
+
 INSTRUCTIONS = """\
 Run Wave workflows and report their results. Usual flow: list_workflows to find the workflow and its
 parameters; execute_workflow to start a run (each call starts a new run); wait_for_run with the run's id until
@@ -39,6 +42,10 @@ status is a normal answer to report, not an error of the tools."""
 
 READ_ONLY_NOTE = """
 This server is read-only: it cannot start workflows. It can list them and read or wait for existing runs."""
+
+TYPED_TOOLS_NOTE = """
+Some workflows also have a tool of their own (see `tool` in list_workflows): it takes the workflow's parameters
+as its arguments and starts a run like execute_workflow."""
 
 
 @dataclass
@@ -173,6 +180,8 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         return _result(WaitReport(**report.model_dump(), timed_out=False, elapsed_seconds=0.0, polls=0))
 
     offered = [entry for entry in catalog.entries if guard.allows(entry.id)]
+    if settings.workflow_tools and not catalog.entries:
+        log.warning("WAVE_WORKFLOW_TOOLS is on but no catalog (WAVE_CATALOG) describes any workflow: no typed tools")
     typed_tools = (
         [_typed_tool(entry, wait_max=settings.wait_max, start=start_run) for entry in offered]
         if settings.workflow_tools and not settings.read_only
@@ -182,7 +191,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         "wave",
         title="Wave workflows",
         version=__version__,
-        instructions=INSTRUCTIONS + (READ_ONLY_NOTE if settings.read_only else ""),
+        instructions=INSTRUCTIONS + (READ_ONLY_NOTE if settings.read_only else TYPED_TOOLS_NOTE if typed_tools else ""),
         lifespan=lifespan,
         log_level=settings.log_level,
         tools=typed_tools,
@@ -325,7 +334,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
 
     if settings.read_only:
         server.remove_tool("execute_workflow")
-    tools_by_id = {entry.id: entry.tool for entry in offered if typed_tools}
+    tools_by_id = {entry.id: entry.tool for entry in offered} if typed_tools else {}
     _add_resources(server, offered, tools_by_id, guard, max_chars)
     if not settings.read_only:
         _add_prompt(server, offered, tools_by_id)
