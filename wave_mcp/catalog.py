@@ -16,20 +16,19 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
-from jsonschema.protocols import Validator
-from jsonschema.validators import validator_for
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
-from referencing.exceptions import Unresolvable
 
 from wave_mcp.client import check_id
 from wave_mcp.errors import ConfigError, InvalidInputError
 from wave_mcp.models import Workflow, WorkflowInfo
+
+if TYPE_CHECKING:  # jsonschema is imported only when a catalog is loaded: it costs ~40 ms at start
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
 
 __all__ = [
     "GENERIC_TOOLS",
@@ -119,6 +118,8 @@ class Catalog:
         entry = self.get(workflow_id)
         if entry is None or entry.validator is None:
             return
+        from referencing.exceptions import Unresolvable
+
         root = "params" if tool == "execute_workflow" else ""
         try:
             errors = sorted(entry.validator.iter_errors(dict(params)), key=lambda e: (_path(root, e), e.message))
@@ -305,6 +306,10 @@ def _entry(path: Path, number: int, item: object, earlier: list[CatalogEntry]) -
 def _schema_class(schema: dict[str, Any], fail: Callable[[str], ConfigError]) -> type[Validator]:
     """The validator class for `schema` (JSON Schema 2020-12 unless `$schema` names another draft), once the
     schema is checked against its meta-schema."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
     validator_class: type[Validator] = Draft202012Validator
     if "$schema" in schema:
         draft = schema["$schema"]
