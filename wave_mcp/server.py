@@ -118,6 +118,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             last_seen=last_seen,
             initial_age=waiting.run_age(last_seen) if last_seen is not None else 0.0,
             on_progress=progress,
+            age_of=waiting.run_age,
         )
         return wait_report(outcome, max_chars=max_chars)
 
