@@ -15,7 +15,14 @@ import pytest
 
 from tests.conftest import API_KEY, make_settings
 from wave_mcp import client as client_module
-from wave_mcp.client import MAX_ID_LENGTH, WaveClient, parse_retry_after
+from wave_mcp.client import (
+    MAX_ID_LENGTH,
+    MAX_JSON_DEPTH,
+    MAX_PARAMS_DEPTH,
+    WaveClient,
+    parse_retry_after,
+    too_deep,
+)
 from wave_mcp.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -312,6 +319,44 @@ async def test_a_deeply_nested_answer_is_an_invalid_response_not_a_crash() -> No
             await client.list_workflows()
         with pytest.raises(OutcomeUnknownError):
             await client.execute("wf-1", {})
+
+
+def nested(depth: int) -> Any:
+    """A list nested `depth` levels deep."""
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("depth", "limit", "expected"), [(0, 1, False), (1, 1, False), (2, 1, True), (200, 200, False)]
+)
+def test_too_deep_counts_levels_of_nesting(depth: int, limit: int, expected: bool) -> None:
+    """`too_deep` measures lists and objects inside each other, without recursion."""
+    value = "scalar" if depth == 0 else nested(depth)
+    assert too_deep(value, limit) is expected
+    assert too_deep({"a": [1, {"b": value}]}, limit + 3) is expected
+
+
+async def test_an_answer_nested_beyond_the_bound_is_refused() -> None:
+    """JSON that parses but nests deeper than can be passed on to the model is a clear invalid response."""
+    body = json.dumps({**RUN, "result": nested(MAX_JSON_DEPTH)}).encode()
+    async with wave(answer(200, body)) as (client, _):
+        with pytest.raises(InvalidResponseError, match="nested more than 200 levels"):
+            await client.get_run("run-1")
+    body = json.dumps({**RUN, "result": nested(MAX_JSON_DEPTH - 1)}).encode()
+    async with wave(answer(200, body)) as (client, _):
+        assert (await client.get_run("run-1")).result == nested(MAX_JSON_DEPTH - 1)
+
+
+async def test_params_nested_beyond_the_bound_are_refused_before_sending() -> None:
+    """Params too deep to be echoed back safely are refused, naming `params`; nothing is sent."""
+    async with wave(answer(200, RUN)) as (client, recorder):
+        with pytest.raises(InvalidInputError, match="params is nested"):
+            await client.execute("wf-1", {"a": nested(MAX_PARAMS_DEPTH)})
+        await client.execute("wf-1", {"a": nested(MAX_PARAMS_DEPTH - 1)})
+    assert len(recorder.requests) == 1
 
 
 async def test_an_oversized_answer_with_content_length_is_refused() -> None:

@@ -4,10 +4,11 @@ Tools are thin: they take the WaveClient from the lifespan, call `client`, `wait
 every WaveError into a ToolError at one place, so the model reads the message.
 """
 
-from collections.abc import AsyncIterator, Iterator
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx2
 from mcp.server.mcpserver import Context, MCPServer
@@ -23,6 +24,8 @@ from wave_mcp.models import Run, RunReport, WaitReport, WorkflowInfo, WorkflowLi
 from wave_mcp.reports import render_text, run_report, wait_report
 
 __all__ = ["AppState", "build_server"]
+
+ToolFn = TypeVar("ToolFn", bound=Callable[..., Any])
 
 INSTRUCTIONS = """\
 Run Wave workflows and report their results. Usual flow: list_workflows to find the workflow and its
@@ -46,6 +49,12 @@ def _as_tool_error() -> Iterator[None]:
         yield
     except WaveError as exc:
         raise ToolError(str(exc)) from None
+
+
+def _described(fn: ToolFn) -> ToolFn:
+    """Dedent the docstring the model reads as the tool's description (Python 3.11 keeps the indentation)."""
+    fn.__doc__ = inspect.cleandoc(fn.__doc__ or "")
+    return fn
 
 
 def _result(report: RunReport) -> CallToolResult:
@@ -126,6 +135,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         title="List workflows",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
     )
+    @_described
     async def list_workflows(
         ctx: Context[AppState, Any],
         query: Annotated[
@@ -154,6 +164,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
         ),
     )
+    @_described
     async def execute_workflow(
         ctx: Context[AppState, Any],
         workflow_id: WorkflowId,
@@ -179,6 +190,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         title="Get run",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
     )
+    @_described
     async def get_run(
         ctx: Context[AppState, Any],
         run_id: RunId,
@@ -211,6 +223,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         title="Wait for run",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
     )
+    @_described
     async def wait_for_run(
         ctx: Context[AppState, Any],
         run_id: RunId,
