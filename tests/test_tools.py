@@ -238,6 +238,16 @@ async def test_a_wait_for_a_finished_run_returns_at_once(mcp_client: GuardedClie
     assert sandbox.count("GET") == before + 1
 
 
+async def test_a_wait_for_an_old_run_polls_at_the_run_s_pace(mcp_client: GuardedClient, sandbox: SandboxState) -> None:
+    """wait_for_run reads the run's age from `startedAt`: a run started ten minutes ago is polled at the cap
+    (0.5 s in these settings) from the start, not at the pace of a run just begun."""
+    run = await start(mcp_client, **LONG_RUN)
+    sandbox.runs[run["id"]].started_wall -= 600
+    report = data_of(await mcp_client.call_tool("wait_for_run", {"run_id": run["id"], "timeout_seconds": 1}))
+    assert report["timed_out"] is True
+    assert report["polls"] <= 4
+
+
 # ---- large results ------------------------------------------------------------------------------------------
 
 
