@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 import unicodedata
@@ -36,12 +37,24 @@ from wave_mcp.errors import (
 )
 from wave_mcp.models import Run, Workflow, parse_run, parse_workflows
 
-__all__ = ["MAX_ID_LENGTH", "MAX_PARAMS_BYTES", "WaveClient", "check_id", "parse_retry_after"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "MAX_JSON_DEPTH",
+    "MAX_PARAMS_BYTES",
+    "MAX_PARAMS_DEPTH",
+    "WaveClient",
+    "check_id",
+    "parse_retry_after",
+    "too_deep",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 256
 MAX_PARAMS_BYTES = 1_000_000
+MAX_JSON_DEPTH = 200
+"""Deepest nesting of lists and objects accepted in an answer: deeper JSON cannot be passed on to the model."""
+MAX_PARAMS_DEPTH = 100
 RETRY_AFTER_CAP = 30.0
 READ_ATTEMPTS = 4
 EXCERPT_CHARS = 200
@@ -64,15 +77,29 @@ def check_id(value: str, kind: str) -> str:
     return quote(value, safe="")
 
 
+def too_deep(value: Any, limit: int) -> bool:
+    """True when `value` nests lists and objects more than `limit` levels deep (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Read `Retry-After` in seconds or as an HTTP date; None if absent or unreadable. Never negative."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -127,6 +154,10 @@ class WaveClient:
     async def execute(self, workflow_id: str, params: dict[str, Any]) -> Run:
         """Start a run. Sent at most once: never retried once the request may have reached the API."""
         segment = check_id(workflow_id, "workflow")
+        if too_deep(params, MAX_PARAMS_DEPTH):
+            raise InvalidInputError(
+                f"params is nested more than {MAX_PARAMS_DEPTH} levels deep: send a flatter object."
+            )
         body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
         if len(body) > MAX_PARAMS_BYTES:
             raise InvalidInputError(
@@ -169,7 +200,7 @@ class WaveClient:
     # ---- reads: retried ---------------------------------------------------------------------------------
 
     async def _read(self, path: str, *, what: str, deadline: float | None = None) -> Any:
-        budget = 45.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        budget = 45.0 if deadline is None else max(0.01, deadline - time.monotonic())  # 0 makes stamina warn
         async for attempt in stamina.retry_context(
             on=self._retry_hook(deadline),
             attempts=READ_ATTEMPTS,
@@ -281,10 +312,15 @@ class WaveClient:
 
     def _json(self, response: httpx2.Response, content: bytes, method: str, path: str) -> Any:
         try:
-            return json.loads(content)
-        except (ValueError, UnicodeDecodeError):
+            data = json.loads(content)
+        except (ValueError, RecursionError):
             kind = "an HTML page" if b"<html" in content[:500].lower() else "something that is not JSON"
             raise self._invalid(response.status_code, method, path, f"it sent {kind}") from None
+        if too_deep(data, MAX_JSON_DEPTH):
+            raise self._invalid(
+                response.status_code, method, path, f"it is nested more than {MAX_JSON_DEPTH} levels deep"
+            )
+        return data
 
     # ---- messages -----------------------------------------------------------------------------------------
 

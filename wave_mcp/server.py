@@ -6,12 +6,13 @@ every WaveError into a ToolError at one place, so the model reads the message. E
 through one path (`start_run`): the guard rails, the catalog's params check, then one POST.
 """
 
+import inspect
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx2
 from mcp.server.mcpserver import Context, MCPServer
@@ -33,6 +34,8 @@ from wave_mcp.reports import render_text, run_report, wait_report
 __all__ = ["AppState", "build_server"]
 
 log = logging.getLogger(__name__)
+
+ToolFn = TypeVar("ToolFn", bound=Callable[..., Any])
 
 INSTRUCTIONS = """\
 Run Wave workflows and report their results. Usual flow: list_workflows to find the workflow and its
@@ -63,6 +66,12 @@ def _as_tool_error() -> Iterator[None]:
         yield
     except WaveError as exc:
         raise ToolError(str(exc)) from None
+
+
+def _described(fn: ToolFn) -> ToolFn:
+    """Dedent the docstring the model reads as the tool's description (Python 3.11 keeps the indentation)."""
+    fn.__doc__ = inspect.cleandoc(fn.__doc__ or "")
+    return fn
 
 
 def _result(report: RunReport) -> CallToolResult:
@@ -162,6 +171,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             last_seen=last_seen,
             initial_age=waiting.run_age(last_seen) if last_seen is not None else 0.0,
             on_progress=progress,
+            age_of=waiting.run_age,
         )
         return wait_report(outcome, max_chars=max_chars)
 
@@ -227,6 +237,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         title="List workflows",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
     )
+    @_described
     async def list_workflows(
         ctx: Context[AppState, Any],
         query: Annotated[
@@ -262,6 +273,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
         ),
     )
+    @_described
     async def execute_workflow(
         ctx: Context[AppState, Any],
         workflow_id: WorkflowId,
@@ -281,6 +293,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         title="Get run",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
     )
+    @_described
     async def get_run(
         ctx: Context[AppState, Any],
         run_id: RunId,
@@ -313,6 +326,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         title="Wait for run",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
     )
+    @_described
     async def wait_for_run(
         ctx: Context[AppState, Any],
         run_id: RunId,

@@ -37,13 +37,16 @@ class PollSchedule:
 
     min_interval: float = 0.5
     max_interval: float = 10.0
-    growth: float = 0.2
+    growth: float = 0.25
     jitter: float = 0.1
 
     def interval(self, age: float, rand: Callable[[], float] = random.random) -> float:
-        """The pause before the next poll of a run that is `age` seconds old."""
-        base = min(self.max_interval, max(self.min_interval, self.growth * max(age, 0.0)))
-        jittered = base * (1.0 + self.jitter * (2.0 * rand() - 1.0))
+        """The pause before the next poll of a run that is `age` seconds old.
+
+        Jitter applies to the age's share before the bounds, so an old run is polled at the cap itself (on
+        average): jittering the capped value could only shorten it and cost requests.
+        """
+        jittered = self.growth * max(age, 0.0) * (1.0 + self.jitter * (2.0 * rand() - 1.0))
         return min(self.max_interval, max(self.min_interval, jittered))
 
 
@@ -74,12 +77,15 @@ async def wait_for_run(
     last_seen: Run | None = None,
     initial_age: float = 0.0,
     on_progress: OnProgress | None = None,
+    age_of: Callable[[Run], float] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> WaitOutcome:
     """Poll until the run's status is not `running` or `budget` seconds pass; never sleep past the deadline.
 
     With `last_seen` (the run just started), the first poll waits one interval; otherwise it is immediate.
+    Without it, `age_of` (e.g. `run_age`) reads the run's age from the first answer, so that a later call for
+    an old run goes on at that run's pace instead of starting the schedule over.
     Transient read failures are retried until the deadline; if the run was never seen, the last one is raised.
     """
     start = clock()
@@ -89,6 +95,7 @@ async def wait_for_run(
     last_progress = 0.0
     last_error: WaveError | None = None
     pause = schedule.interval(initial_age) if last_seen is not None else 0.0
+    aged = last_seen is not None or age_of is None
 
     while True:
         remaining = deadline - clock()
@@ -108,6 +115,8 @@ async def wait_for_run(
         if scope.cancelled_caught:
             break
         elapsed = clock() - start
+        if not aged and last_error is None and run is not None and age_of is not None:
+            initial_age, aged = max(initial_age, age_of(run) - elapsed), True
         age = initial_age + elapsed
         if last_error is None and run is not None and not run.is_running:
             if on_progress is not None:
