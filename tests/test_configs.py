@@ -15,6 +15,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import yaml
 from mcp import Client
@@ -181,13 +182,8 @@ def test_installed_command_falls_back_to_python(tmp_path: Path, monkeypatch: pyt
 @pytest.mark.stdio
 async def test_printed_config_starts_a_server() -> None:
     """The real `python -m wave_mcp config` output, taken as a client would, starts a working server."""
-    done = subprocess.run(
-        [sys.executable, "-m", "wave_mcp", "config", "claude-code", "--sandbox"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        cwd=ROOT,
+    done = await anyio.run_process(
+        [sys.executable, "-m", "wave_mcp", "config", "claude-code", "--sandbox"], cwd=ROOT, check=True
     )
     entry = json.loads(done.stdout)["mcpServers"]["wave"]
     params = StdioServerParameters(command=entry["command"], args=entry["args"], cwd=str(ROOT))
