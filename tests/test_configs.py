@@ -8,7 +8,6 @@ import ast
 import io
 import json
 import re
-import subprocess
 import sys
 import tomllib
 from contextlib import redirect_stdout
