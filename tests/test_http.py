@@ -392,3 +392,16 @@ def test_settings_errors_name_the_variables() -> None:
         "a",
         "b",
     ]
+
+
+def test_check_shows_http_settings_without_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    """`wave-mcp check` with only callers' keys: says so, masks the token, and explains why the API was not
+    reached."""
+    from wave_mcp.check import run_check
+
+    code = run_check({"mcp_http_token": TOKEN, "mcp_http_caller_keys": True, "api_url": "https://wave.test"})
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "(not set: HTTP callers send their own)" in out
+    assert TOKEN not in out and "WAVE_MCP_HTTP_TOKEN" in out
+    assert f"send your own in the {CALLER_KEY_HEADER} header" in out
