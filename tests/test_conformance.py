@@ -1,8 +1,9 @@
 """The official MCP conformance suite (npm `@modelcontextprotocol/conformance`) against `wave-mcp serve
 --transport http`, for every server scenario that applies to a server without the suite's fixture tools.
 
-To add a scenario, add it to SCENARIOS; resources-list and prompts-list join by themselves once the server
-offers at least one resource or prompt.
+The server runs with the example catalog (the sandbox's workflows), so that its whole surface is there. To add a
+scenario, add it to SCENARIOS; resources-list and prompts-list join by themselves while the server offers at least
+one resource or prompt.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from tests.conftest import ROOT, make_settings, server_env
 from tests.external import node_tool
 from tests.servers import Spawned, http_subprocess
+from wave_mcp.config import example_catalog_path
 from wave_mcp.sandbox import SandboxState
 from wave_mcp.server import build_server
 
@@ -34,7 +36,7 @@ WHEN_OFFERED = {"resources-list": "list_resources", "prompts-list": "list_prompt
 
 
 def _offered() -> list[str]:
-    server = build_server(make_settings())
+    server = build_server(make_settings(catalog=example_catalog_path()))
 
     async def count(method: str) -> int:
         return len(await getattr(server, method)())
@@ -46,7 +48,7 @@ def _offered() -> list[str]:
 def http_server(sandbox_server: tuple[str, SandboxState]) -> Iterator[Spawned]:
     """One server for all scenarios, as a load balancer would see it: stateless, on loopback."""
     api_url, _ = sandbox_server
-    with http_subprocess(server_env(api_url)) as spawned:
+    with http_subprocess(server_env(api_url, WAVE_CATALOG=str(example_catalog_path()))) as spawned:
         yield spawned
 
 

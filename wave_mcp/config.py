@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -16,7 +17,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wave_mcp.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "SANDBOX_API_KEY", "SANDBOX_API_URL", "Settings", "load_settings", "setting_sources"]
+__all__ = [
+    "ENV_PREFIX",
+    "SANDBOX_API_KEY",
+    "SANDBOX_API_URL",
+    "Settings",
+    "example_catalog_path",
+    "load_settings",
+    "setting_sources",
+]
 
 ENV_PREFIX = "WAVE_"
 DEFAULT_API_URL = "https://api.wave.stream"
@@ -67,7 +76,9 @@ class Settings(BaseSettings):
         default=20_000_000, ge=10_000, le=1_000_000_000, description="Largest API answer read, in bytes."
     )
     catalog: Path | None = Field(
-        default=None, description="TOML or JSON file describing workflows: parameters, results, typed tools."
+        default=None,
+        description="TOML or JSON file describing workflows: parameters, results, typed tools. With --sandbox, "
+        "the example catalog of the sandbox's workflows unless another is given.",
     )
     allowed_workflows: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated workflow ids: only these may be listed or run."
@@ -131,6 +142,8 @@ class Settings(BaseSettings):
         if self.sandbox:
             self.api_url = SANDBOX_API_URL
             self.api_key = SecretStr(SANDBOX_API_KEY)
+            if self.catalog is None:
+                self.catalog = example_catalog_path()
         elif self.api_key is not None and not self.api_key.get_secret_value().strip():
             self.api_key = None
         if self.api_key is None and not self.mcp_http_caller_keys:
@@ -155,6 +168,11 @@ class Settings(BaseSettings):
         if self.mcp_http_token is not None:
             values.append(self.mcp_http_token.get_secret_value())
         return [value for value in values if value]
+
+
+def example_catalog_path() -> Path:
+    """The example catalog shipped inside the package: it describes the sandbox's demo workflows."""
+    return Path(str(files("wave_mcp") / "examples" / "catalog.toml"))
 
 
 def validate_api_url(value: str) -> str:
