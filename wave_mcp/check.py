@@ -33,7 +33,9 @@ def run_check(overrides: dict[str, Any]) -> int:
     sources = setting_sources(overrides)
     print("wave-mcp configuration:")
     for name in Settings.model_fields:
-        value = masked(settings.key) if name == "api_key" else _show(getattr(settings, name))
+        value = _show(getattr(settings, name))
+        if name == "api_key":
+            value = masked(settings.key) if settings.key else "(not set: HTTP callers send their own)"
         print(f"  WAVE_{name.upper():<22} {value:<40} ({sources[name]})")
     if settings.catalog is not None:
         catalog = load_catalog(settings.catalog)  # ConfigError (exit code 2) when invalid

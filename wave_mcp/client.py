@@ -19,8 +19,10 @@ import httpx2
 import stamina
 
 from wave_mcp import __version__
+from wave_mcp.caller import CALLER_KEY_HEADER, current_caller_key
 from wave_mcp.config import Settings
 from wave_mcp.errors import (
+    AccessDeniedError,
     AuthenticationError,
     InvalidInputError,
     InvalidParametersError,
@@ -124,13 +126,12 @@ class WaveClient:
         cls, settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
     ) -> AsyncIterator[WaveClient]:
         """One pooled HTTP client for the server's lifetime; `transport` lets tests and the sandbox plug in."""
+        headers = {"accept": "application/json", "user-agent": f"wave-mcp/{__version__}"}
+        if settings.key:
+            headers["x-api-key"] = settings.key
         async with httpx2.AsyncClient(
             base_url=settings.api_url,
-            headers={
-                "x-api-key": settings.key,
-                "accept": "application/json",
-                "user-agent": f"wave-mcp/{__version__}",
-            },
+            headers=headers,
             timeout=httpx2.Timeout(settings.request_timeout, connect=settings.connect_timeout),
             limits=httpx2.Limits(max_connections=200, max_keepalive_connections=50),
             follow_redirects=False,
@@ -245,7 +246,15 @@ class WaveClient:
 
     async def _send(self, method: str, path: str, *, body: bytes | None = None) -> tuple[httpx2.Response, bytes]:
         """Send one request and read at most `max_response_bytes` of the answer."""
-        headers = {"content-type": "application/json"} if body is not None else None
+        headers = {"content-type": "application/json"} if body is not None else {}
+        key = current_caller_key()
+        if key:
+            headers["x-api-key"] = key
+        elif not self._secret:
+            raise AccessDeniedError(
+                f"No Wave API key for this request: send your own in the {CALLER_KEY_HEADER} header (this server "
+                "has no WAVE_API_KEY of its own). Nothing was sent."
+            )
         try:
             async with self._http.stream(method, path, content=body, headers=headers) as response:
                 declared = response.headers.get("content-length", "")
@@ -357,7 +366,10 @@ class WaveClient:
         return f" The API said: {text}"
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        for secret in (self._secret, current_caller_key()):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
     @staticmethod
     def _origin(location: str) -> str:
