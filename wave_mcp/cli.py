@@ -12,7 +12,7 @@ from wave_mcp.errors import ConfigError
 
 __all__ = ["main"]
 
-COMMANDS = ("serve", "sandbox", "check", "demo")
+COMMANDS = ("serve", "sandbox", "check", "demo", "config")
 
 
 def _setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wave-mcp {__version__}")
     _setting_flags(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = commands.add_parser("serve", help="serve MCP on stdio (the default)")
+    serve = commands.add_parser("serve", help="serve MCP on stdio (the default) or Streamable HTTP")
+    serve.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP: address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP: port to listen on (default 8000)")
     _setting_flags(serve)
     sandbox = commands.add_parser("sandbox", help="run the sandbox Wave API alone, for other tools to use")
     sandbox.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
@@ -51,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--workflow", help="workflow id to run (needed with a real key; default in the sandbox)")
     demo.add_argument("--params", type=_json_object, help="its parameters as a JSON object")
     _setting_flags(demo)
+    from wave_mcp.clientconfig import CLIENTS
+
+    config = commands.add_parser("config", help="print the configuration for an MCP client, for this installation")
+    config.add_argument("client", choices=sorted(CLIENTS), metavar="CLIENT", help=", ".join(sorted(CLIENTS)))
+    config.add_argument("--sandbox", action="store_true", help="a configuration for the sandbox (no key needed)")
     return parser
 
 
@@ -77,12 +85,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {name: value for name, value in vars(args).items() if name in Settings.model_fields}
 
 
-def _serve(overrides: dict[str, Any]) -> None:
+def _serve(overrides: dict[str, Any], args: argparse.Namespace) -> None:
     from wave_mcp.config import load_settings
     from wave_mcp.logs import configure_logging
 
     settings = load_settings(overrides)
-    configure_logging(settings.log_level, [settings.key])
+    http = getattr(args, "transport", "stdio") == "http"
+    if not http and not settings.key:
+        raise ConfigError("WAVE_API_KEY is not set: callers' own keys (WAVE_MCP_HTTP_CALLER_KEYS) work only over HTTP")
+    configure_logging(settings.log_level, settings.secrets())
     transport = None
     if settings.sandbox:
         import httpx2
@@ -90,6 +101,11 @@ def _serve(overrides: dict[str, Any]) -> None:
         from wave_mcp.sandbox import create_app
 
         transport = httpx2.ASGITransport(app=create_app())
+    if http:
+        from wave_mcp.http import serve_http
+
+        serve_http(settings, host=args.host, port=args.port, transport=transport)
+        return
     from wave_mcp.server import build_server
 
     build_server(settings, transport=transport).run()
@@ -110,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = args.command or "serve"
     try:
         if command == "serve":
-            _serve(_overrides(args))
+            _serve(_overrides(args), args)
         elif command == "sandbox":
             _sandbox(args)
         elif command == "check":
@@ -121,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             from wave_mcp.demo import run_demo
 
             raise SystemExit(run_demo(_overrides(args), args.workflow, args.params))
+        elif command == "config":
+            from wave_mcp.clientconfig import installed_command, render
+
+            print(render(args.client, installed_command(), sandbox=args.sandbox), end="")
     except ConfigError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import math
 import re
 import time
 import unicodedata
@@ -17,8 +19,10 @@ from urllib.parse import quote
 import httpx2
 
 from wave_mcp import __version__
+from wave_mcp.caller import CALLER_KEY_HEADER, current_caller_key
 from wave_mcp.config import Settings
 from wave_mcp.errors import (
+    AccessDeniedError,
     AuthenticationError,
     InvalidInputError,
     InvalidParametersError,
@@ -35,12 +39,24 @@ from wave_mcp.errors import (
 )
 from wave_mcp.models import Run, Workflow, parse_run, parse_workflows
 
-__all__ = ["MAX_ID_LENGTH", "MAX_PARAMS_BYTES", "WaveClient", "check_id", "parse_retry_after"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "MAX_JSON_DEPTH",
+    "MAX_PARAMS_BYTES",
+    "MAX_PARAMS_DEPTH",
+    "WaveClient",
+    "check_id",
+    "parse_retry_after",
+    "too_deep",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 256
 MAX_PARAMS_BYTES = 1_000_000
+MAX_JSON_DEPTH = 200
+"""Deepest nesting of lists and objects accepted in an answer: deeper JSON cannot be passed on to the model."""
+MAX_PARAMS_DEPTH = 100
 RETRY_AFTER_CAP = 30.0
 READ_ATTEMPTS = 4
 EXCERPT_CHARS = 200
@@ -66,15 +82,29 @@ def check_id(value: str, kind: str) -> str:
     return quote(value, safe="")
 
 
+def too_deep(value: Any, limit: int) -> bool:
+    """True when `value` nests lists and objects more than `limit` levels deep (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Read `Retry-After` in seconds or as an HTTP date; None if absent or unreadable. Never negative."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -92,7 +122,7 @@ class WaveClient:
         self._secret = secret
         self._max_response_bytes = max_response_bytes
         self._known_workflows: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
-        self._last_reads: OrderedDict[str, tuple[Run, float]] = OrderedDict()
+        self._last_reads: OrderedDict[tuple[bytes, str], tuple[Run, float]] = OrderedDict()
 
     @classmethod
     @asynccontextmanager
@@ -100,13 +130,12 @@ class WaveClient:
         cls, settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
     ) -> AsyncIterator[WaveClient]:
         """One pooled HTTP client for the server's lifetime; `transport` lets tests and the sandbox plug in."""
+        headers = {"accept": "application/json", "user-agent": f"wave-mcp/{__version__}"}
+        if settings.key:
+            headers["x-api-key"] = settings.key
         async with httpx2.AsyncClient(
             base_url=settings.api_url,
-            headers={
-                "x-api-key": settings.key,
-                "accept": "application/json",
-                "user-agent": f"wave-mcp/{__version__}",
-            },
+            headers=headers,
             timeout=httpx2.Timeout(settings.request_timeout, connect=settings.connect_timeout),
             follow_redirects=False,
             transport=transport or LazyTransport(lambda: httpx2.AsyncHTTPTransport(retries=2, limits=POOL_LIMITS)),
@@ -129,6 +158,10 @@ class WaveClient:
     async def execute(self, workflow_id: str, params: dict[str, Any]) -> Run:
         """Start a run. Sent at most once: never retried once the request may have reached the API."""
         segment = check_id(workflow_id, "workflow")
+        if too_deep(params, MAX_PARAMS_DEPTH):
+            raise InvalidInputError(
+                f"params is nested more than {MAX_PARAMS_DEPTH} levels deep: send a flatter object."
+            )
         body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
         if len(body) > MAX_PARAMS_BYTES:
             raise InvalidInputError(
@@ -174,16 +207,17 @@ class WaveClient:
     def last_read(self, run_id: str) -> tuple[Run, float] | None:
         """The run as last read while it was running, and when (a `time.monotonic()` value); None otherwise.
 
-        A new wait for that run goes on at its pace from there instead of reading it again at once.
+        A new wait for that run goes on at its pace from there instead of reading it again at once. Each HTTP
+        caller with a key of its own sees only its own reads.
         """
-        return self._last_reads.get(run_id)
+        return self._last_reads.get((_caller_tag(), run_id))
 
     # ---- reads: retried ---------------------------------------------------------------------------------
 
     async def _read(self, path: str, *, what: str, deadline: float | None = None) -> Any:
         import stamina  # here, not at the top: it and tenacity cost ~10 ms of a start that only lists tools
 
-        budget = 45.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        budget = 45.0 if deadline is None else max(0.01, deadline - time.monotonic())  # 0 makes stamina warn
         async for attempt in stamina.retry_context(
             on=self._retry_hook(deadline),
             attempts=READ_ATTEMPTS,
@@ -228,7 +262,15 @@ class WaveClient:
 
     async def _send(self, method: str, path: str, *, body: bytes | None = None) -> tuple[httpx2.Response, bytes]:
         """Send one request and read at most `max_response_bytes` of the answer."""
-        headers = {"content-type": "application/json"} if body is not None else None
+        headers = {"content-type": "application/json"} if body is not None else {}
+        key = current_caller_key()
+        if key:
+            headers["x-api-key"] = key
+        elif not self._secret:
+            raise AccessDeniedError(
+                f"No Wave API key for this request: send your own in the {CALLER_KEY_HEADER} header (this server "
+                "has no WAVE_API_KEY of its own). Nothing was sent."
+            )
         try:
             async with self._http.stream(method, path, content=body, headers=headers) as response:
                 declared = response.headers.get("content-length", "")
@@ -295,10 +337,15 @@ class WaveClient:
 
     def _json(self, response: httpx2.Response, content: bytes, method: str, path: str) -> Any:
         try:
-            return json.loads(content)
-        except (ValueError, UnicodeDecodeError):
+            data = json.loads(content)
+        except (ValueError, RecursionError):
             kind = "an HTML page" if b"<html" in content[:500].lower() else "something that is not JSON"
             raise self._invalid(response.status_code, method, path, f"it sent {kind}") from None
+        if too_deep(data, MAX_JSON_DEPTH):
+            raise self._invalid(
+                response.status_code, method, path, f"it is nested more than {MAX_JSON_DEPTH} levels deep"
+            )
+        return data
 
     # ---- messages -----------------------------------------------------------------------------------------
 
@@ -335,7 +382,10 @@ class WaveClient:
         return f" The API said: {text}"
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        for secret in (self._secret, current_caller_key()):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
     @staticmethod
     def _origin(location: str) -> str:
@@ -352,9 +402,10 @@ class WaveClient:
             self._known_workflows.popitem(last=False)
 
     def _note_read(self, run: Run) -> None:
-        self._last_reads.pop(run.id, None)
+        key = (_caller_tag(), run.id)
+        self._last_reads.pop(key, None)
         if run.is_running:
-            self._last_reads[run.id] = (run, time.monotonic())
+            self._last_reads[key] = (run, time.monotonic())
             while len(self._last_reads) > REMEMBERED_RUNS:
                 self._last_reads.popitem(last=False)
 
@@ -366,6 +417,12 @@ class WaveClient:
         return run.model_copy(
             update={"workflow_id": run.workflow_id or known[0], "workflow_name": run.workflow_name or known[1]}
         )
+
+
+def _caller_tag() -> bytes:
+    """Tells HTTP callers with keys of their own apart without keeping their keys: a digest, empty for the server's."""
+    key = current_caller_key()
+    return hashlib.blake2b(key.encode(), digest_size=16).digest() if key else b""
 
 
 class LazyTransport(httpx2.AsyncBaseTransport):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -16,12 +17,21 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wave_mcp.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "SANDBOX_API_KEY", "SANDBOX_API_URL", "Settings", "load_settings", "setting_sources"]
+__all__ = [
+    "ENV_PREFIX",
+    "SANDBOX_API_KEY",
+    "SANDBOX_API_URL",
+    "Settings",
+    "example_catalog_path",
+    "load_settings",
+    "setting_sources",
+]
 
 ENV_PREFIX = "WAVE_"
 DEFAULT_API_URL = "https://api.wave.stream"
 SANDBOX_API_URL = "http://sandbox.wave.invalid"
 SANDBOX_API_KEY = "sandbox-key"
+MIN_TOKEN_LENGTH = 16
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -66,7 +76,9 @@ class Settings(BaseSettings):
         default=20_000_000, ge=10_000, le=1_000_000_000, description="Largest API answer read, in bytes."
     )
     catalog: Path | None = Field(
-        default=None, description="TOML or JSON file describing workflows: parameters, results, typed tools."
+        default=None,
+        description="TOML or JSON file describing workflows: parameters, results, typed tools. With --sandbox, "
+        "the example catalog of the sandbox's workflows unless another is given.",
     )
     allowed_workflows: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated workflow ids: only these may be listed or run."
@@ -75,8 +87,28 @@ class Settings(BaseSettings):
     workflow_tools: bool = Field(default=False, description="Offer one typed tool per catalogued workflow.")
     log_level: LogLevel = Field(default="INFO", description="Level of the log lines written to stderr.")
     sandbox: bool = Field(default=False, description="Serve against the built-in sandbox API: no key, no network.")
+    mcp_http_token: SecretStr | None = Field(
+        default=None,
+        description="Over HTTP: the bearer token every caller must send (`Authorization: Bearer ...`). "
+        "Unset: no token is asked for.",
+    )
+    mcp_http_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Over HTTP: comma-separated Host header values accepted besides loopback ones, e.g. "
+        "`mcp.example.com` or `mcp.example.com:*`; `*` accepts any Host.",
+    )
+    mcp_http_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Over HTTP: comma-separated browser Origins accepted besides loopback ones, e.g. "
+        "`https://app.example.com`. Requests without an Origin header are not affected.",
+    )
+    mcp_http_caller_keys: bool = Field(
+        default=False,
+        description="Over HTTP: let each caller send its own Wave key in the `X-Wave-Api-Key` header, used "
+        "instead of WAVE_API_KEY for that caller's requests. With it, WAVE_API_KEY may be left unset.",
+    )
 
-    @field_validator("allowed_workflows", mode="before")
+    @field_validator("allowed_workflows", "mcp_http_allowed_hosts", "mcp_http_allowed_origins", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -88,6 +120,18 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("mcp_http_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"WAVE_MCP_HTTP_TOKEN is too short: use at least {MIN_TOKEN_LENGTH} random characters, e.g. from "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
+
     @field_validator("api_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -98,7 +142,11 @@ class Settings(BaseSettings):
         if self.sandbox:
             self.api_url = SANDBOX_API_URL
             self.api_key = SecretStr(SANDBOX_API_KEY)
-        elif self.api_key is None or not self.api_key.get_secret_value().strip():
+            if self.catalog is None:
+                self.catalog = example_catalog_path()
+        elif self.api_key is not None and not self.api_key.get_secret_value().strip():
+            self.api_key = None
+        if self.api_key is None and not self.mcp_http_caller_keys:
             raise ValueError(
                 "WAVE_API_KEY is not set: set it in the environment or pass --api-key "
                 "(or try the built-in sandbox with --sandbox)"
@@ -111,9 +159,20 @@ class Settings(BaseSettings):
 
     @property
     def key(self) -> str:
-        """The API key in clear, for the one place that sends it."""
-        assert self.api_key is not None  # ensured by the validator
-        return self.api_key.get_secret_value()
+        """The API key in clear, for the one place that sends it ("" when only callers' own keys are used)."""
+        return self.api_key.get_secret_value() if self.api_key is not None else ""
+
+    def secrets(self) -> list[str]:
+        """Every configured secret in clear, for the log filter to scrub."""
+        values = [self.key]
+        if self.mcp_http_token is not None:
+            values.append(self.mcp_http_token.get_secret_value())
+        return [value for value in values if value]
+
+
+def example_catalog_path() -> Path:
+    """The example catalog shipped inside the package: it describes the sandbox's demo workflows."""
+    return Path(str(files("wave_mcp") / "examples" / "catalog.toml"))
 
 
 def validate_api_url(value: str) -> str:

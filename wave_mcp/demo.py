@@ -1,7 +1,7 @@
 """`wave-mcp demo`: drive the server as a real MCP client over stdio, with a live progress bar.
 
-Against the built-in sandbox unless an API key is configured; with a key it only starts a workflow named
-with `--workflow`, so nothing runs by surprise.
+Against the built-in sandbox (and its example catalog) unless an API key is configured; with a key it only starts
+a workflow named with `--workflow`, so nothing runs by surprise.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = ["run_demo"]
 
 SANDBOX_WORKFLOW = "monthly-report"
 SANDBOX_PARAMS: dict[str, Any] = {"month": "March", "year": 2026}
+SANDBOX_TYPO: dict[str, Any] = {"month": "Marhc", "year": 2026}
 WAIT_PER_CALL = 20.0
 
 
@@ -39,7 +40,8 @@ def run_demo(overrides: dict[str, Any], workflow: str | None = None, params: dic
             use_sandbox = True
     if use_sandbox:
         workflow, params = workflow or SANDBOX_WORKFLOW, params if params is not None else SANDBOX_PARAMS
-    args = ["-m", "wave_mcp", *_flags(overrides), *(["--sandbox"] if use_sandbox else [])]
+    quiet = [] if "log_level" in overrides else ["--log-level", "WARNING"]  # the server's stderr shares the terminal
+    args = ["-m", "wave_mcp", *_flags(overrides), *quiet, *(["--sandbox"] if use_sandbox else [])]
     server = StdioServerParameters(command=sys.executable, args=args, env=dict(os.environ))
     return anyio.run(_walkthrough, console, server, use_sandbox, workflow, params or {})
 
@@ -71,13 +73,18 @@ async def _walkthrough(
         console.print(table)
 
         listing = await client.call_tool("list_workflows", {})
-        table = Table("id", "name", "description", title="list_workflows")
+        table = Table("id", "name", "params", "source", title="list_workflows")
         for item in (listing.structured_content or {}).get("workflows", []):
-            table.add_row(item["id"], item.get("name") or "", item.get("description") or "")
+            table.add_row(item["id"], item.get("name") or "", _param_names(item.get("params_schema")), item["source"])
         console.print(table)
         if workflow is None:
             console.print("A key is configured, so the demo starts nothing by itself: run it again with a workflow.")
             return 0
+        if sandbox and workflow == SANDBOX_WORKFLOW:
+            console.print(f"\n[bold]execute_workflow[/] {workflow} with params {json.dumps(SANDBOX_TYPO)} (a typo)")
+            refused = await client.call_tool("execute_workflow", {"workflow_id": workflow, "params": SANDBOX_TYPO})
+            console.print(f"[yellow]{_text(refused.content)}")
+            console.print("[dim]The catalog (WAVE_CATALOG) declares the params: nothing was sent to the API.")
 
         console.print(f"\n[bold]execute_workflow[/] {workflow} with params {json.dumps(params)}")
         started = await client.call_tool("execute_workflow", {"workflow_id": workflow, "params": params})
@@ -112,6 +119,13 @@ async def _follow(console: Console, client: Client, run_id: str) -> Any:
                 bar.update(task, completed=bar.tasks[0].total)
                 return result
             bar.reset(task, description="timed out: calling wait_for_run again")
+
+
+def _param_names(schema: Any) -> str:
+    if not isinstance(schema, dict):
+        return "(not documented)"
+    properties = schema.get("properties")
+    return ", ".join(properties) if isinstance(properties, dict) and properties else "(none)"
 
 
 def _text(content: list[Any]) -> str:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import sys
 
+from wave_mcp.caller import current_caller_key
+
 __all__ = ["SecretFilter", "configure_logging"]
 
 QUIET_LIBRARIES = ("httpx2", "httpcore2", "httpx", "httpcore", "stamina", "uvicorn.access")
 
 
 class SecretFilter(logging.Filter):
-    """Replaces each secret in a record's message and traceback text with `***`."""
+    """Replaces each secret (and the key of the HTTP caller being served) in a record's message and traceback
+    text with `***`."""
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
@@ -22,7 +25,8 @@ class SecretFilter(logging.Filter):
         if record.exc_info:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
-        for secret in self._secrets:
+        caller = current_caller_key()
+        for secret in [*self._secrets, caller] if caller else self._secrets:
             message = message.replace(secret, "***")
             if record.exc_text:
                 record.exc_text = record.exc_text.replace(secret, "***")

@@ -180,6 +180,16 @@ class WorkflowInfo(BaseModel):
         default=None, description="JSON Schema of the parameters (`params`) it expects, when documented."
     )
     result_description: str | None = Field(default=None, description="What its result holds, when documented.")
+    result_schema: dict[str, Any] | None = Field(
+        default=None, description="JSON Schema of its result (`result` of the run), when documented."
+    )
+    safe: bool | None = Field(
+        default=None, description="True when the operator says it changes nothing; false when it changes data."
+    )
+    default_wait_seconds: float | None = Field(
+        default=None, description="A good `wait_seconds` for execute_workflow: about how long a run takes."
+    )
+    tool: str | None = Field(default=None, description="Its own tool, which starts it with typed arguments.")
     source: Literal["api", "catalog", "both"] = Field(
         default="api", description="Where this entry comes from: the API's listing, the local catalog, or both."
     )
@@ -188,5 +198,7 @@ class WorkflowInfo(BaseModel):
 class WorkflowList(BaseModel):
     """The workflows the assistant may run."""
 
-    workflows: list[WorkflowInfo] = Field(description="The workflows, in the API's order.")
+    workflows: list[WorkflowInfo] = Field(
+        description="The workflows, in the API's order, then those only the local catalog describes."
+    )
     note: str | None = Field(default=None, description="Anything that limits this listing.")

@@ -1,34 +1,54 @@
-"""The MCP server: `build_server(settings)` -> MCPServer with the four tools. The only module that imports mcp.
+"""The MCP server: `build_server(settings)` -> MCPServer with the four tools, the catalog's typed tools, resources and
+prompt. The only module that imports mcp.
 
 Tools are thin: they take the WaveClient from the lifespan, call `client`, `waiting` and `reports`, and turn
-every WaveError into a ToolError at one place, so the model reads the message.
+every WaveError into a ToolError at one place, so the model reads the message. Every tool that starts a run goes
+through one path (`start_run`): the guard rails, the catalog's params check, then one POST.
 """
 
-from collections.abc import AsyncIterator, Iterator
+import inspect
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx2
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from wave_mcp import __version__, waiting
+from wave_mcp import __version__, guide, waiting
+from wave_mcp.catalog import WAIT_ARGUMENT, Catalog, CatalogEntry, load_catalog, workflow_uri
 from wave_mcp.client import MAX_ID_LENGTH, WaveClient
 from wave_mcp.config import Settings
 from wave_mcp.errors import WaveError
-from wave_mcp.models import Run, RunReport, WaitReport, WorkflowInfo, WorkflowList
+from wave_mcp.guard import Guard
+from wave_mcp.models import Run, RunReport, WaitReport, WorkflowList
 from wave_mcp.reports import render_text, run_report, wait_report
 
 __all__ = ["AppState", "build_server"]
+
+log = logging.getLogger(__name__)
+
+ToolFn = TypeVar("ToolFn", bound=Callable[..., Any])
 
 INSTRUCTIONS = """\
 Run Wave workflows and report their results. Usual flow: list_workflows to find the workflow and its
 parameters; execute_workflow to start a run (each call starts a new run); wait_for_run with the run's id until
 its status is no longer 'running' (call it again when it times out); then tell the user the result. A 'failed'
 status is a normal answer to report, not an error of the tools."""
+
+READ_ONLY_NOTE = """
+This server is read-only: it cannot start workflows. It can list them and read or wait for existing runs."""
+
+TYPED_TOOLS_NOTE = """
+Some workflows also have a tool of their own (see `tool` in list_workflows): it takes the workflow's parameters
+as its arguments and starts a run like execute_workflow."""
 
 
 @dataclass
@@ -48,6 +68,12 @@ def _as_tool_error() -> Iterator[None]:
         raise ToolError(str(exc)) from None
 
 
+def _described(fn: ToolFn) -> ToolFn:
+    """Dedent the docstring the model reads as the tool's description (Python 3.11 keeps the indentation)."""
+    fn.__doc__ = inspect.cleandoc(fn.__doc__ or "")
+    return fn
+
+
 def _result(report: RunReport) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=render_text(report))],
@@ -55,24 +81,136 @@ def _result(report: RunReport) -> CallToolResult:
     )
 
 
+StartRun = Callable[[Context[AppState, Any], str, dict[str, Any], float, str], Awaitable[CallToolResult]]
+"""The one path that starts a run: context, workflow id, params, seconds to wait, name of the calling tool."""
+
+
+class _WholeArguments(ArgModelBase):
+    """A typed tool's arguments, passed on whole: the catalog's JSON Schema checks them, not a pydantic model."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
+
+
+def _execute_annotations(safe: bool | None) -> ToolAnnotations:
+    """A tool that starts a run: read-only only when the operator says the workflow changes nothing."""
+    if safe:
+        return ToolAnnotations(read_only_hint=True, open_world_hint=True)
+    return ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+
+
+def _typed_tool(entry: CatalogEntry, *, wait_max: float, start: StartRun) -> Tool:
+    """The workflow's own tool: its input schema is exactly the catalog's params schema plus `wait_seconds`."""
+    default_wait = guide.wait_default(entry, wait_max)
+
+    async def run_typed(
+        ctx: Context[AppState, Any], arguments: dict[str, Any]
+    ) -> Annotated[CallToolResult, WaitReport]:
+        params = dict(arguments)
+        wait = params.pop(WAIT_ARGUMENT, default_wait)
+        if isinstance(wait, str):
+            wait = _number(wait)
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= wait_max:
+            raise ToolError(f"{WAIT_ARGUMENT} must be a number from 0 to {wait_max:g}; nothing was sent.")
+        return await start(ctx, entry.id, params, float(wait), entry.tool)
+
+    tool = Tool.from_function(
+        run_typed,
+        name=entry.tool,
+        title=entry.name or entry.id,
+        description=guide.tool_description(entry, wait_max=wait_max),
+        annotations=_execute_annotations(entry.safe),
+    )
+    metadata = tool.fn_metadata.model_copy(update={"arg_model": _WholeArguments})
+    return tool.model_copy(update={"parameters": guide.tool_schema(entry, wait_max=wait_max), "fn_metadata": metadata})
+
+
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
-    """Build the server for `settings`; `transport` replaces the network (tests, the in-process sandbox)."""
+    """Build the server for `settings`; `transport` replaces the network (tests, the in-process sandbox).
+
+    Loads the catalog (`WAVE_CATALOG`) first: an invalid one raises ConfigError before anything is served.
+    """
+    catalog = load_catalog(settings.catalog) if settings.catalog is not None else Catalog()
+    guard = Guard.of(settings.allowed_workflows, settings.read_only)
+    schedule = waiting.PollSchedule(min_interval=settings.poll_interval_min, max_interval=settings.poll_interval_max)
+    max_chars = settings.max_result_chars
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         async with WaveClient.open(settings, transport=transport) as client:
             yield AppState(client=client, settings=settings)
 
+    async def waited(
+        ctx: Context[AppState, Any], run_id: str, seconds: float, last_seen: Run | None = None
+    ) -> WaitReport:
+        state = ctx.request_context.lifespan_context
+        run_name = ""
+
+        async def progress(value: float, total: float | None, message: str) -> None:
+            await ctx.report_progress(value, total, f"Run {run_id}{run_name}: {message}")
+
+        if last_seen is not None and last_seen.workflow_name:
+            run_name = f" of '{last_seen.workflow_name}'"
+        seen_at = None
+        recent = state.client.last_read(run_id) if last_seen is None and seconds > 0 else None
+        if recent is not None and (recent[0].workflow_id is None or guard.allows(recent[0].workflow_id)):
+            last_seen, seen_at = recent  # read lately (execute, get_run, an earlier wait): keep the run's pace
+
+        async def read(deadline: float) -> Run:
+            return guard.check_run(await state.client.get_run(run_id, deadline=deadline))
+
+        outcome = await waiting.wait_for_run(
+            read,
+            budget=seconds,
+            schedule=schedule,
+            last_seen=last_seen,
+            initial_age=waiting.run_age(last_seen) if last_seen is not None else 0.0,
+            on_progress=progress,
+            age_of=waiting.run_age,
+            seen_at=seen_at,
+        )
+        return wait_report(outcome, max_chars=max_chars)
+
+    async def start_run(
+        ctx: Context[AppState, Any], workflow_id: str, params: dict[str, Any], wait_seconds: float, tool: str
+    ) -> CallToolResult:
+        """Guard rails, then the catalog's params check, then one POST; nothing is sent when a check fails."""
+        state = ctx.request_context.lifespan_context
+        with _as_tool_error():
+            guard.check_execute(workflow_id)
+            catalog.check_params(workflow_id, params, tool=tool)
+            run = await state.client.execute(workflow_id, params)
+            if wait_seconds > 0 and run.is_running:
+                return _result(await waited(ctx, run.id, wait_seconds, last_seen=run))
+        report = run_report(run, max_chars=max_chars)
+        return _result(WaitReport(**report.model_dump(), timed_out=False, elapsed_seconds=0.0, polls=0))
+
+    offered = [entry for entry in catalog.entries if guard.allows(entry.id)]
+    if settings.workflow_tools and not catalog.entries:
+        log.warning("WAVE_WORKFLOW_TOOLS is on but no catalog (WAVE_CATALOG) describes any workflow: no typed tools")
+    typed_tools = (
+        [_typed_tool(entry, wait_max=settings.wait_max, start=start_run) for entry in offered]
+        if settings.workflow_tools and not settings.read_only
+        else []
+    )
     server: MCPServer[AppState] = MCPServer(
         "wave",
         title="Wave workflows",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=INSTRUCTIONS + (READ_ONLY_NOTE if settings.read_only else TYPED_TOOLS_NOTE if typed_tools else ""),
         lifespan=lifespan,
         log_level=settings.log_level,
+        tools=typed_tools,
     )
-    schedule = waiting.PollSchedule(min_interval=settings.poll_interval_min, max_interval=settings.poll_interval_max)
-    max_chars = settings.max_result_chars
 
     WorkflowId = Annotated[
         str,
@@ -100,36 +238,11 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         ),
     ]
 
-    async def waited(
-        ctx: Context[AppState, Any], run_id: str, seconds: float, last_seen: Run | None = None
-    ) -> WaitReport:
-        state = ctx.request_context.lifespan_context
-        run_name = ""
-
-        async def progress(value: float, total: float | None, message: str) -> None:
-            await ctx.report_progress(value, total, f"Run {run_id}{run_name}: {message}")
-
-        seen_at = None
-        if last_seen is None and seconds > 0 and (recent := state.client.last_read(run_id)) is not None:
-            last_seen, seen_at = recent  # read lately (execute, get_run, an earlier wait): keep its pace
-        if last_seen is not None and last_seen.workflow_name:
-            run_name = f" of '{last_seen.workflow_name}'"
-        outcome = await waiting.wait_for_run(
-            lambda deadline: state.client.get_run(run_id, deadline=deadline),
-            budget=seconds,
-            schedule=schedule,
-            last_seen=last_seen,
-            initial_age=waiting.run_age(last_seen) if last_seen is not None else 0.0,
-            on_progress=progress,
-            age_of=waiting.run_age,
-            seen_at=seen_at,
-        )
-        return wait_report(outcome, max_chars=max_chars)
-
     @server.tool(
         title="List workflows",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
     )
+    @_described
     async def list_workflows(
         ctx: Context[AppState, Any],
         query: Annotated[
@@ -145,8 +258,15 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         `params`) for execute_workflow."""
         state = ctx.request_context.lifespan_context
         with _as_tool_error():
-            workflows, note = await state.client.list_workflows()
-        infos = [WorkflowInfo(id=w.id, name=w.name, description=w.description) for w in workflows or []]
+            try:
+                workflows, note = await state.client.list_workflows()
+            except WaveError as exc:
+                if not (catalog.entries and exc.transient):
+                    raise
+                workflows, note = None, "The Wave API's workflow listing failed just now."
+        if workflows is None and catalog.entries:
+            note = f"{note or ''} Listed from the local catalog only.".strip()
+        infos = catalog.listing(workflows, allowed=guard.allows, tools=[tool.name for tool in typed_tools])
         if query:
             needle = query.lower()
             infos = [w for w in infos if any(needle in (text or "").lower() for text in (w.id, w.name, w.description))]
@@ -158,6 +278,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
         ),
     )
+    @_described
     async def execute_workflow(
         ctx: Context[AppState, Any],
         workflow_id: WorkflowId,
@@ -171,18 +292,13 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         `status`. Every call starts another run, so never call it to check on a run: use wait_for_run or get_run
         with the returned id. Set `wait_seconds` (e.g. 20) to wait for the result in the same call; if the run is
         still `running` after that, call wait_for_run."""
-        state = ctx.request_context.lifespan_context
-        with _as_tool_error():
-            run = await state.client.execute(workflow_id, params)
-            if wait_seconds > 0 and run.is_running:
-                return _result(await waited(ctx, run.id, wait_seconds, last_seen=run))
-        report = run_report(run, max_chars=max_chars)
-        return _result(WaitReport(**report.model_dump(), timed_out=False, elapsed_seconds=0.0, polls=0))
+        return await start_run(ctx, workflow_id, params, wait_seconds, "execute_workflow")
 
     @server.tool(
         title="Get run",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
     )
+    @_described
     async def get_run(
         ctx: Context[AppState, Any],
         run_id: RunId,
@@ -208,13 +324,14 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         `result_page.next_offset`) for the next one, or `result_pointer` to pick one part."""
         state = ctx.request_context.lifespan_context
         with _as_tool_error():
-            run = await state.client.get_run(run_id)
+            run = guard.check_run(await state.client.get_run(run_id))
             return _result(run_report(run, max_chars=max_chars, offset=result_offset, pointer=result_pointer))
 
     @server.tool(
         title="Wait for run",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
     )
+    @_described
     async def wait_for_run(
         ctx: Context[AppState, Any],
         run_id: RunId,
@@ -234,4 +351,75 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         with _as_tool_error():
             return _result(await waited(ctx, run_id, timeout_seconds))
 
+    if settings.read_only:
+        server.remove_tool("execute_workflow")
+    tools_by_id = {entry.id: entry.tool for entry in offered} if typed_tools else {}
+    _add_resources(server, offered, tools_by_id, guard, max_chars)
+    if not settings.read_only:
+        _add_prompt(server, offered, tools_by_id)
     return server
+
+
+def _add_resources(
+    server: MCPServer[AppState], entries: list[CatalogEntry], tools: dict[str, str], guard: Guard, max_chars: int
+) -> None:
+    """`wave://workflows/{id}` for each allowed catalogued workflow, and the `wave://runs/{run_id}` template."""
+    by_id = {entry.id: entry for entry in entries}
+
+    def doc_of(entry: CatalogEntry) -> Callable[[], str]:
+        return lambda: guide.documentation(entry, tool=tools.get(entry.id))
+
+    for entry in entries:
+        server.resource(
+            workflow_uri(entry.id),
+            name=entry.id,
+            title=entry.name or entry.id,
+            description=f"How to run the Wave workflow {entry.label}: its parameters and what its result holds.",
+            mime_type="text/markdown",
+        )(doc_of(entry))
+
+    @server.resource(
+        "wave://workflows/{workflow_id}",
+        name="workflow",
+        title="Workflow documentation",
+        description="A catalogued workflow's documentation: its parameters and what its result holds.",
+        mime_type="text/markdown",
+    )
+    def workflow_doc(workflow_id: str) -> str:
+        if not guard.allows(workflow_id):
+            raise ResourceError(f"Workflow '{workflow_id}' is not allowed on this server (WAVE_ALLOWED_WORKFLOWS).")
+        entry = by_id.get(workflow_id)
+        if entry is None:
+            raise ResourceError(f"The catalog does not describe workflow '{workflow_id}': call list_workflows.")
+        return doc_of(entry)()
+
+    @server.resource(
+        "wave://runs/{run_id}",
+        name="run",
+        title="Run",
+        description="A run of a Wave workflow, read now: its status and, once finished, its result (as get_run).",
+        mime_type="application/json",
+    )
+    async def run_resource(run_id: str, ctx: Context[AppState, Any]) -> str:
+        state = ctx.request_context.lifespan_context
+        try:
+            run = guard.check_run(await state.client.get_run(run_id))
+        except WaveError as exc:
+            raise ResourceError(str(exc)) from None
+        return json.dumps(run_report(run, max_chars=max_chars).model_dump(mode="json"), ensure_ascii=False, indent=2)
+
+
+def _add_prompt(server: MCPServer[AppState], entries: list[CatalogEntry], tools: dict[str, str]) -> None:
+    """The `run_workflow` prompt: choosing, checking and running a workflow with the user."""
+
+    @server.prompt(
+        name="run_workflow",
+        title="Run a Wave workflow",
+        description="Choose a Wave workflow with the user, fill in its parameters, run it and report the result.",
+    )
+    def run_workflow(
+        goal: Annotated[
+            str | None, Field(description="What the user wants done, in their words (optional).", max_length=2000)
+        ] = None,
+    ) -> str:
+        return guide.prompt_text(entries, tools, goal)

@@ -87,7 +87,8 @@ async def wait_for_run(
     With `last_seen` (the run just started), the first poll waits one interval; otherwise it is immediate.
     Without it, `age_of` (e.g. `run_age`) reads the run's age from the first answer, so that a later call for
     an old run goes on at that run's pace instead of starting the schedule over. With `seen_at` (when `last_seen`
-    was read, a `clock()` value) the first poll comes one interval after that read, or at once if that is past.
+    was read, a `clock()` value) the first poll comes one interval after that read, or at once if that is past,
+    and `age_of` still reads the age from the first answer.
     Transient read failures are retried until the deadline; if the run was never seen, the last one is raised.
     """
     start = clock()
@@ -99,7 +100,7 @@ async def wait_for_run(
     pause = schedule.interval(initial_age) if last_seen is not None else 0.0
     if last_seen is not None and seen_at is not None:
         pause = max(0.0, pause - (start - seen_at))
-    aged = last_seen is not None or age_of is None
+    aged = (last_seen is not None and seen_at is None) or age_of is None
 
     while True:
         remaining = deadline - clock()

@@ -1,0 +1,50 @@
+"""Where the external clients live (installed into .tools/ by `make external-clients`), and how to run them.
+
+Each helper skips the calling test, with the reason shown in pytest's summary, when its client is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+TOOLS = ROOT / ".tools"
+NODE_BIN = TOOLS / "node" / "node_modules" / ".bin"
+LANGCHAIN_PYTHON = TOOLS / "langchain" / "bin" / "python"
+NODE_MAJOR = 22
+INSTALL_HINT = "run `make external-clients` (it needs npm)"
+
+
+def node_tool(name: str) -> tuple[Path, dict[str, str]]:
+    """The npm-installed command `name` and an environment whose PATH starts with .tools' Node 22."""
+    executable = NODE_BIN / name
+    if not executable.exists():
+        pytest.skip(f"{name} is not installed in .tools/: {INSTALL_HINT}")
+    env = {**os.environ, "PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    node = shutil.which("node", path=env["PATH"])
+    if node is None:
+        pytest.skip(f"{name} needs Node {NODE_MAJOR}, and there is no node: {INSTALL_HINT}")
+    try:
+        version = subprocess.run(
+            [node, "--version"], env=env, capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"node does not run here ({type(exc).__name__}): {INSTALL_HINT}")
+    found = re.match(r"v(\d+)\.", version)
+    if not found or int(found.group(1)) < NODE_MAJOR:
+        pytest.skip(f"{name} needs Node {NODE_MAJOR}, found {version or 'none'}: {INSTALL_HINT}")
+    return executable, env
+
+
+def langchain_python() -> Path:
+    """The interpreter of the separate LangChain venv (langchain-mcp-adapters pins mcp < 2)."""
+    if not LANGCHAIN_PYTHON.exists():
+        pytest.skip(f"the LangChain venv is not in .tools/: {INSTALL_HINT.replace(' (it needs npm)', '')}")
+    return LANGCHAIN_PYTHON

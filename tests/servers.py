@@ -1,0 +1,104 @@
+"""Helpers that run wave-mcp over HTTP for tests: an ASGI app on a loopback port in a thread, or the real
+`python -m wave_mcp serve --transport http` as a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx2
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tests.conftest import API_KEY, ROOT, free_port
+
+START_SECONDS = 20.0
+
+
+@contextmanager
+def app_in_thread(app: ASGIApp) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free loopback port; yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_SECONDS
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the HTTP server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@dataclass
+class Spawned:
+    """A server subprocess: its base URL and, once it has stopped, its stderr."""
+
+    url: str
+    stderr: str = ""
+
+
+@contextmanager
+def http_subprocess(env: dict[str, str], *args: str) -> Iterator[Spawned]:
+    """`python -m wave_mcp serve --transport http --port N` with `env`; waits for `/healthz`. On exit it stops
+    the process and checks that its stderr does not hold the test key."""
+    port = free_port()
+    command = [sys.executable, "-m", "wave_mcp", "serve", "--transport", "http", "--port", str(port), *args]
+    with tempfile.TemporaryFile("w+") as errlog:
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errlog
+        )
+        spawned = Spawned(f"http://127.0.0.1:{port}")
+        try:
+            _wait_healthy(spawned.url, process)
+            yield spawned
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            errlog.seek(0)
+            spawned.stderr = errlog.read()
+    assert API_KEY not in spawned.stderr, "the API key appeared in the HTTP server's stderr"
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the server exited with code {process.returncode}"
+        try:
+            if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("the HTTP server did not become healthy")
+
+
+class KeyRecorder:
+    """ASGI middleware in front of the sandbox: records the path and `x-api-key` of every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.seen: list[tuple[str, str | None]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            values = [value.decode() for name, value in scope["headers"] if name == b"x-api-key"]
+            self.seen.append((scope["path"], values[0] if values else None))
+        await self.app(scope, receive, send)
+
+    def keys_for(self, prefix: str) -> set[str | None]:
+        """The keys sent with requests whose path starts with `prefix`."""
+        return {key for path, key in self.seen if path.startswith(prefix)}

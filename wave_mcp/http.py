@@ -1,0 +1,192 @@
+"""Streamable HTTP: the MCP server as an ASGI app for remote use, behind any load balancer.
+
+Stateless (no session lives in a process, so any instance can answer any request), loopback by default, Host and
+Origin checked against DNS rebinding by the SDK, and in front of it a gate of our own:
+
+- `GET /healthz` answers 200 without credentials, for load balancers;
+- with WAVE_MCP_HTTP_TOKEN set, every other request must carry `Authorization: Bearer <token>` (compared in
+  constant time), else 401;
+- with WAVE_MCP_HTTP_CALLER_KEYS on, a caller's `X-Wave-Api-Key` header is used for its Wave requests (see
+  `caller`); both credentials are taken out of the request before the MCP layer sees it, so they cannot be
+  logged or echoed from there.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+from collections.abc import Iterable
+
+import httpx2
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from wave_mcp.caller import CALLER_KEY_HEADER, caller_key
+from wave_mcp.config import Settings
+from wave_mcp.server import build_server
+
+__all__ = ["MCP_PATH", "create_http_app", "serve_http", "transport_security"]
+
+log = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+HEALTH_PATH = "/healthz"
+MAX_KEY_LENGTH = 1024
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+_AUTHORIZATION = b"authorization"
+_CALLER_KEY = CALLER_KEY_HEADER.lower().encode()
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address (or name) that only this machine can reach."""
+    if host.strip("[]").lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def transport_security(settings: Settings, host: str) -> TransportSecuritySettings:
+    """Host and Origin rules: loopback names always, the bound address when it is a specific one, and the
+    operator's own (WAVE_MCP_HTTP_ALLOWED_HOSTS / _ORIGINS). Requests without an Origin header pass."""
+    hosts = [name for loopback in LOOPBACK_HOSTS for name in (loopback, f"{loopback}:*")]
+    origins = [
+        f"{scheme}://{name}{port}" for scheme in ("http", "https") for name in LOOPBACK_HOSTS for port in ("", ":*")
+    ]
+    if host not in ("0.0.0.0", "::", "") and not is_loopback(host):
+        bound = f"[{host}]" if ":" in host else host
+        hosts += [bound, f"{bound}:*"]
+    hosts += settings.mcp_http_allowed_hosts
+    origins += settings.mcp_http_allowed_origins
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=_unique(hosts), allowed_origins=_unique(origins)
+    )
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+class HttpGate:
+    """ASGI middleware: health check, bearer token, and the caller's own Wave key (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        token = settings.mcp_http_token
+        self._token = token.get_secret_value().encode() if token is not None else None
+        self._caller_keys = settings.mcp_http_caller_keys
+        self._own_key = bool(settings.key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == HEALTH_PATH and scope["method"] in ("GET", "HEAD"):
+            await _answer(send, 200, {"status": "ok"})
+            return
+        headers: list[tuple[bytes, bytes]] = list(scope["headers"])
+        authorization = _header(headers, _AUTHORIZATION)
+        if self._token is not None:
+            refusal = self._check_token(authorization)
+            if refusal is not None:
+                await _answer(send, 401, {"error": refusal}, {"www-authenticate": 'Bearer realm="wave-mcp"'})
+                return
+        key = _header(headers, _CALLER_KEY)
+        refusal = self._check_caller_key(key)
+        if refusal is not None:
+            await _answer(send, 401 if key is None else 400, {"error": refusal})
+            return
+        stripped = [(name, value) for name, value in headers if name not in (_AUTHORIZATION, _CALLER_KEY)]
+        with caller_key(key.decode() if key else None):
+            await self.app({**scope, "headers": stripped}, receive, send)
+
+    def _check_token(self, authorization: bytes | None) -> str | None:
+        assert self._token is not None
+        scheme, _, presented = (authorization or b"").partition(b" ")
+        if authorization is None or scheme.lower() != b"bearer" or not presented.strip():
+            return "This server needs a bearer token: send 'Authorization: Bearer <token>' (ask its operator)."
+        if not hmac.compare_digest(presented.strip(), self._token):
+            return "The bearer token was not accepted: check the token configured in your client."
+        return None
+
+    def _check_caller_key(self, key: bytes | None) -> str | None:
+        if key is None:
+            if self._caller_keys and not self._own_key:
+                return f"This server has no Wave key of its own: send yours in the {CALLER_KEY_HEADER} header."
+            return None
+        if not self._caller_keys:
+            return (
+                f"This server does not take callers' own Wave keys: leave out the {CALLER_KEY_HEADER} header (its "
+                "operator can allow them with WAVE_MCP_HTTP_CALLER_KEYS)."
+            )
+        if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isascii() or any(c < 0x21 for c in key):
+            return f"The {CALLER_KEY_HEADER} header does not hold a valid key: send the key alone, without spaces."
+        return None
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+async def _answer(send: Send, status: int, body: dict[str, str], extra: dict[str, str] | None = None) -> None:
+    content = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+    headers += [(name.encode(), value.encode()) for name, value in (extra or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+def create_http_app(
+    settings: Settings, *, host: str = "127.0.0.1", transport: httpx2.AsyncBaseTransport | None = None
+) -> ASGIApp:
+    """The whole HTTP app: the gate in front of the SDK's stateless Streamable HTTP endpoint at `/mcp`.
+
+    `json_response` stays off: progress notifications need the event stream.
+    """
+    server = build_server(settings, transport=transport)
+    app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=True,
+        json_response=False,
+        transport_security=transport_security(settings, host),
+        host=host,
+    )
+    return HttpGate(app, settings)
+
+
+def serve_http(settings: Settings, *, host: str, port: int, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+    """Serve until interrupted. Logs go through the root logger (stderr, secrets scrubbed)."""
+    import uvicorn
+
+    if not is_loopback(host):
+        if settings.mcp_http_token is None:
+            log.warning(
+                "Listening on %s without WAVE_MCP_HTTP_TOKEN: anyone who can reach this port can run workflows "
+                "with this server's key. Set a token, or keep it behind an authenticating proxy.",
+                host,
+            )
+        if not settings.mcp_http_allowed_hosts:
+            log.warning(
+                "WAVE_MCP_HTTP_ALLOWED_HOSTS is empty: requests whose Host header names this server by another "
+                "name than %s or a loopback address are refused (421). List the names clients use.",
+                host,
+            )
+    app = create_http_app(settings, host=host, transport=transport)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        server_header=False,
+        lifespan="on",
+    )
+    log.info("Streamable HTTP on http://%s:%d%s", f"[{host}]" if ":" in host else host, port, MCP_PATH)
+    uvicorn.Server(config).run()
