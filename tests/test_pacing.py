@@ -8,6 +8,7 @@ import pytest
 from mcp import Client
 
 from tests.conftest import ERAS, make_settings
+from wave_mcp.caller import caller_key
 from wave_mcp.client import REMEMBERED_RUNS, LazyTransport, WaveClient
 from wave_mcp.models import Run
 from wave_mcp.sandbox import SandboxState
@@ -76,6 +77,21 @@ async def test_the_client_remembers_the_last_read_of_running_runs_only() -> None
         assert client.last_read("b") is None
         answers["/runs/a"] = _run("a", "failed")
         await client.get_run("a")
+        assert client.last_read("a") is None
+
+
+async def test_each_http_caller_sees_only_its_own_reads() -> None:
+    """With callers' own keys (HTTP mode), one caller's read never paces (or stands in for) another's."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=_run("a"))
+
+    async with WaveClient.open(make_settings(), transport=httpx2.MockTransport(handler)) as client:
+        with caller_key("wk_caller_one_1234567890"):
+            await client.get_run("a")
+            assert client.last_read("a") is not None
+        with caller_key("wk_caller_two_0987654321"):
+            assert client.last_read("a") is None
         assert client.last_read("a") is None
 
 
