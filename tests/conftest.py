@@ -24,7 +24,7 @@ from mcp.types import CallToolResult
 from starlette.applications import Starlette
 
 from wave_mcp.config import Settings
-from wave_mcp.sandbox import SandboxState, create_app
+from wave_mcp.sandbox import SandboxState, SandboxTransport, create_app
 from wave_mcp.server import build_server
 
 API_KEY = "wk_test_5f1e9c3a7b2d4e6f8a0c"
@@ -120,8 +120,8 @@ def sandbox(sandbox_app: Starlette) -> SandboxState:
 
 @pytest.fixture
 def transport(sandbox_app: Starlette) -> httpx2.ASGITransport:
-    """The network replaced by the in-process sandbox."""
-    return httpx2.ASGITransport(app=sandbox_app)
+    """The network replaced by the in-process sandbox, failing as a network does (resets, read timeouts)."""
+    return SandboxTransport(app=sandbox_app)
 
 
 @pytest.fixture(params=ERAS)

@@ -85,11 +85,9 @@ def _serve(overrides: dict[str, Any]) -> None:
     configure_logging(settings.log_level, [settings.key])
     transport = None
     if settings.sandbox:
-        import httpx2
+        from wave_mcp.sandbox import SandboxTransport, create_app
 
-        from wave_mcp.sandbox import create_app
-
-        transport = httpx2.ASGITransport(app=create_app())
+        transport = SandboxTransport(app=create_app())
     from wave_mcp.server import build_server
 
     build_server(settings, transport=transport).run()

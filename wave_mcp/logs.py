@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from wave_mcp.redact import redact_text
+
 __all__ = ["SecretFilter", "configure_logging"]
 
 QUIET_LIBRARIES = ("httpx2", "httpcore2", "httpx", "httpcore", "stamina", "uvicorn.access")
@@ -22,11 +24,11 @@ class SecretFilter(logging.Filter):
         if record.exc_info:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
-            if record.exc_text:
-                record.exc_text = record.exc_text.replace(secret, "***")
-        record.msg, record.args = message, None
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text, self._secrets)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info, self._secrets)
+        record.msg, record.args = redact_text(message, self._secrets), None
         return True
 
 

@@ -4,7 +4,7 @@ Tools are thin: they take the WaveClient from the lifespan, call `client`, `wait
 every WaveError into a ToolError at one place, so the model reads the message.
 """
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -20,7 +20,8 @@ from wave_mcp.client import MAX_ID_LENGTH, WaveClient
 from wave_mcp.config import Settings
 from wave_mcp.errors import WaveError
 from wave_mcp.models import Run, RunReport, WaitReport, WorkflowInfo, WorkflowList
-from wave_mcp.reports import render_text, run_report, wait_report
+from wave_mcp.redact import redact_json, redact_text
+from wave_mcp.reports import bounded_listing, render_text, run_report, wait_report
 
 __all__ = ["AppState", "build_server"]
 
@@ -40,18 +41,18 @@ class AppState:
 
 
 @contextmanager
-def _as_tool_error() -> Iterator[None]:
+def _as_tool_error(*secrets: str) -> Iterator[None]:
     """Every WaveError becomes a ToolError, whose message the model reads (other exceptions are masked)."""
     try:
         yield
     except WaveError as exc:
-        raise ToolError(str(exc)) from None
+        raise ToolError(redact_text(str(exc), secrets)) from None
 
 
-def _result(report: RunReport) -> CallToolResult:
+def _result(report: RunReport, secrets: Sequence[str] = ()) -> CallToolResult:
     return CallToolResult(
-        content=[TextContent(type="text", text=render_text(report))],
-        structured_content=report.model_dump(mode="json"),
+        content=[TextContent(type="text", text=redact_text(render_text(report), secrets))],
+        structured_content=redact_json(report.model_dump(mode="json"), secrets),
     )
 
 
@@ -73,6 +74,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     )
     schedule = waiting.PollSchedule(min_interval=settings.poll_interval_min, max_interval=settings.poll_interval_max)
     max_chars = settings.max_result_chars
+    secret = settings.key
 
     WorkflowId = Annotated[
         str,
@@ -107,7 +109,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         run_name = ""
 
         async def progress(value: float, total: float | None, message: str) -> None:
-            await ctx.report_progress(value, total, f"Run {run_id}{run_name}: {message}")
+            await ctx.report_progress(value, total, redact_text(f"Run {run_id}{run_name}: {message}", [secret]))
 
         if last_seen is not None and last_seen.workflow_name:
             run_name = f" of '{last_seen.workflow_name}'"
@@ -139,13 +141,14 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         parameters it expects and what its result holds. Call this first to find the `workflow_id` (and the
         `params`) for execute_workflow."""
         state = ctx.request_context.lifespan_context
-        with _as_tool_error():
+        with _as_tool_error(secret):
             workflows, note = await state.client.list_workflows()
         infos = [WorkflowInfo(id=w.id, name=w.name, description=w.description) for w in workflows or []]
         if query:
             needle = query.lower()
             infos = [w for w in infos if any(needle in (text or "").lower() for text in (w.id, w.name, w.description))]
-        return WorkflowList(workflows=infos, note=note)
+        listing = bounded_listing(WorkflowList(workflows=infos, note=note), max_chars=max_chars)
+        return WorkflowList.model_validate(redact_json(listing.model_dump(), [secret]))
 
     @server.tool(
         title="Execute workflow",
@@ -167,12 +170,12 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         with the returned id. Set `wait_seconds` (e.g. 20) to wait for the result in the same call; if the run is
         still `running` after that, call wait_for_run."""
         state = ctx.request_context.lifespan_context
-        with _as_tool_error():
+        with _as_tool_error(secret):
             run = await state.client.execute(workflow_id, params)
             if wait_seconds > 0 and run.is_running:
-                return _result(await waited(ctx, run.id, wait_seconds, last_seen=run))
+                return _result(await waited(ctx, run.id, wait_seconds, last_seen=run), [secret])
         report = run_report(run, max_chars=max_chars)
-        return _result(WaitReport(**report.model_dump(), timed_out=False, elapsed_seconds=0.0, polls=0))
+        return _result(WaitReport(**report.model_dump(), timed_out=False, elapsed_seconds=0.0, polls=0), [secret])
 
     @server.tool(
         title="Get run",
@@ -202,9 +205,10 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         finishes use wait_for_run. A large result comes in slices: pass `result_offset` (from
         `result_page.next_offset`) for the next one, or `result_pointer` to pick one part."""
         state = ctx.request_context.lifespan_context
-        with _as_tool_error():
+        with _as_tool_error(secret):
             run = await state.client.get_run(run_id)
-            return _result(run_report(run, max_chars=max_chars, offset=result_offset, pointer=result_pointer))
+            report = run_report(run, max_chars=max_chars, offset=result_offset, pointer=result_pointer)
+            return _result(report, [secret])
 
     @server.tool(
         title="Wait for run",
@@ -226,7 +230,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         """Wait until a run finishes (its status is no longer `running`) or `timeout_seconds` pass, reporting
         progress meanwhile, and return the run with its result. If `timed_out` is true the run is still working:
         call wait_for_run again (it starts nothing new). A `failed` status is a normal answer: report it."""
-        with _as_tool_error():
-            return _result(await waited(ctx, run_id, timeout_seconds))
+        with _as_tool_error(secret):
+            return _result(await waited(ctx, run_id, timeout_seconds), [secret])
 
     return server
