@@ -275,9 +275,11 @@ class SandboxTransport(httpx2.ASGITransport):
             raise httpx2.ReadError(f"sandbox: {exc}", request=request) from None
 
 
-async def _fault_response(fault: Fault) -> Response:
-    if fault.kind == "hang":
-        await anyio.sleep_forever()
+async def _fault_response(fault: Fault, request: Request) -> Response:
+    if fault.kind == "hang":  # until the client gives up and disconnects
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        return Response(status_code=499)
     if fault.kind == "reset":
         return _DroppedResponse()
     if fault.kind == "garbage":
@@ -319,7 +321,7 @@ def create_app(
             return _error(404, "Not found")
         fault = state.take_fault(route)
         if fault is not None and not (route == "execute" and fault.kind in FAULTS_AFTER_RUN_CREATED):
-            return await _fault_response(fault)
+            return await _fault_response(fault, request)
         if route == "list":
             return JSONResponse([_workflow_json(w) for w in DEMO_WORKFLOWS.values()])
         if route == "get":
@@ -327,7 +329,7 @@ def create_app(
             return JSONResponse(_run_json(state, run)) if run else _error(404, f"Run {parts[1]} not found")
         response = await _execute(request, parts[1])
         if fault is not None and response.status_code == 200:  # the run was created, but its answer is lost
-            return await _fault_response(fault)
+            return await _fault_response(fault, request)
         return response
 
     async def _execute(request: Request, workflow_id: str) -> Response:
