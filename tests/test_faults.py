@@ -91,7 +91,7 @@ GET_PERSISTENT: dict[str, Expected] = {
 """get_run when a transient fault persists (default settings): a clear error after the attempts (3 under stamina's
 test mode). With the suite's 1 s budget only the attempts whose pause fits before the deadline are made."""
 
-WAIT_ONCE: dict[str, str | None] = {kind: None for kind in FAULT_KINDS} | {
+WAIT_ONCE: dict[str, str | None] = dict.fromkeys(FAULT_KINDS) | {
     "redirect": "redirect (HTTP 307)",
     "huge": "larger than 1,000,000 bytes",
 }
@@ -252,9 +252,7 @@ async def test_execute_and_wait_with_faults_on_both(client: GuardedClient, sandb
     """execute_workflow(wait_seconds) rides out faults on its polls; the POST still goes out once."""
     for kind in ("503", "reset", "garbage"):
         sandbox.faults.append(fault(kind, "get"))
-    result, _ = await timed(
-        client, "execute_workflow", {"workflow_id": WORKFLOW, "params": PARAMS, "wait_seconds": 5}
-    )
+    result, _ = await timed(client, "execute_workflow", {"workflow_id": WORKFLOW, "params": PARAMS, "wait_seconds": 5})
     report = result.structured_content or {}
     assert not result.is_error and report["status"] == "completed" and report["result"] == RESULT, text_of(result)
     assert sandbox.count("POST") == 1 and not sandbox.faults
