@@ -21,6 +21,8 @@ NAME_CHARS = 200
 DESCRIPTION_CHARS = 1_000
 LEFT_OUT_KEY = "…"
 """The key under which a bounded mapping says how many entries were left out."""
+MAX_DEPTH = 100
+"""Values nested deeper than this are sent as JSON text, not as structure (serialisers stop at about 250 levels)."""
 
 
 def _dumps(value: Any) -> str:
@@ -33,15 +35,29 @@ def _clip(text: str | None, limit: int = SCALAR_CHARS) -> str | None:
     return f"{text[: limit - 40]}… ({len(text) - limit + 40:,} more characters)"
 
 
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True if `value` has containers nested more than `limit` levels deep (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def _bounded_mapping(mapping: dict[str, Any] | None, budget: int = SMALL_FIELD_CHARS) -> dict[str, Any] | None:
-    """`mapping` in at most about `budget` characters of JSON: long values and the entries past it left out."""
-    if mapping is None or len(_dumps(mapping)) <= budget:
+    """`mapping` in at most about `budget` characters of JSON: long or deep values and the entries past it left out."""
+    if mapping is None or (len(_dumps(mapping)) <= budget and not _too_deep(mapping, MAX_DEPTH - 1)):
         return mapping
     kept: dict[str, Any] = {}
     used = 2
     for index, (key, value) in enumerate(mapping.items()):
         size = len(_dumps(value))
-        entry: Any = value if size <= budget // 4 else f"<{size:,} characters left out>"
+        small = size <= budget // 4 and not _too_deep(value, MAX_DEPTH - 2)
+        entry: Any = value if small else f"<{size:,} characters left out>"
         cost = len(_dumps({_clip(key, KEY_CHARS): entry}))
         if used + cost > budget:
             left = len(mapping) - index
@@ -80,7 +96,7 @@ def _bounded_result(result: Any, *, max_chars: int, offset: int, pointer: str | 
     if offset == 0 and (value is None or isinstance(value, bool | int | float)):
         return value, None
     text = _dumps(value)
-    if offset == 0 and len(text) <= max_chars:
+    if offset == 0 and len(text) <= max_chars and not _too_deep(value):
         return value, None
     if offset >= len(text):
         raise InvalidInputError(f"result_offset {offset} is past the end of the result ({len(text)} characters).")
@@ -185,13 +201,14 @@ def render_text(report: RunReport) -> str:
         lines.append(page.text)
     elif report.result is not None:
         pretty = json.dumps(report.result, ensure_ascii=False, indent=2, default=str)
+        plain = _dumps(report.result)
         lines.append("Result:")
-        lines.append(pretty if len(pretty) <= max(len(_dumps(report.result)), PRETTY_CHARS) else _dumps(report.result))
+        lines.append(pretty if len(pretty) <= max(PRETTY_CHARS, len(plain) * 5 // 4) else plain)
     return "\n".join(lines)
 
 
-PRETTY_CHARS = 20_000
-"""A result is indented in the text when that keeps it under this many characters (or no longer than compact)."""
+PRETTY_CHARS = 2_000
+"""A result is indented in the text when that keeps it this short, or at most a quarter longer than compact JSON."""
 
 
 def bounded_listing(listing: WorkflowList, *, max_chars: int) -> WorkflowList:
