@@ -230,7 +230,7 @@ async def test_params_too_large_to_show_are_summarised_not_dropped() -> None:
 
 async def test_a_result_nested_too_deeply_for_structure_comes_as_text() -> None:
     deep = json.loads("[" * 400 + "1" + "]" * 400)
-    result, report = await call_odd(lambda: base_run(result=deep))
+    _, report = await call_odd(lambda: base_run(result=deep))
     assert report["result"] is None and json.loads(report["result_page"]["text"]) == deep
     assert report["result_page"]["next_offset"] is None
 
