@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx2
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # a dependency of mcp, without stubs
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
@@ -46,7 +46,8 @@ async def schema_check(client: GuardedClient, tool: str, result: CallToolResult)
     schema = tools[tool].output_schema
     assert schema is not None and result.structured_content is not None
     jsonschema.validate(result.structured_content, schema)
-    return result.structured_content
+    content: dict[str, Any] = result.structured_content
+    return content
 
 
 @pytest.fixture(params=ERAS)
