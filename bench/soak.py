@@ -4,7 +4,8 @@ One MCPServer, one in-memory MCP client (the SDK's `Client(server)`), the sandbo
 SandboxTransport. After a warm-up: `--gets` get_run calls (default 10,000, over finished runs with a small and a
 medium result, and every tenth call a page of a large one), then `--waits` wait_for_run calls (default 1,000, in
 concurrent batches of 50, each on a fresh run that finishes after a few polls). At each checkpoint, after a garbage
-collection, it records the Python heap in use (tracemalloc) and the process's resident memory (RSS).
+collection, it records the Python heap in use (tracemalloc), the number of allocated memory blocks
+(`sys.getallocatedblocks`) and the process's resident memory (RSS).
 
 The sandbox is the fake API, not the server: its request log and finished timer runs are cleared at each checkpoint,
 so that what grows is the server's own memory. The client remembers up to 2,048 run ids it started (to name their
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sys
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -48,6 +50,7 @@ class Checkpoint:
     seconds: float
     heap_bytes: int
     rss_bytes: int
+    blocks: int
 
 
 def rss_bytes() -> int:
@@ -86,7 +89,8 @@ class Soak:
             snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
             heap = sum(stat.size for stat in snapshot.statistics("filename"))
             self.snapshots[1:] = [snapshot]
-        self.points.append(Checkpoint(label, self.calls, time.monotonic() - self.start, heap, rss_bytes()))
+        blocks = sys.getallocatedblocks()
+        self.points.append(Checkpoint(label, self.calls, time.monotonic() - self.start, heap, rss_bytes(), blocks))
 
     async def finished_runs(self) -> list[str]:
         runs = []
@@ -135,7 +139,8 @@ class Soak:
 def report(points: list[Checkpoint], trace: bool, console: Console) -> None:
     base = points[0]
     table = Table(title="wave-mcp soak: memory after each checkpoint (after gc)")
-    for column in ("checkpoint", "tool calls", "elapsed s", "heap MiB", "heap growth KiB", "RSS MiB", "RSS growth MiB"):
+    columns = ("checkpoint", "tool calls", "elapsed s", "heap MiB", "heap growth KiB", "blocks growth", "RSS MiB")
+    for column in (*columns, "RSS growth MiB"):
         table.add_column(column, justify="left" if column == "checkpoint" else "right")
     for point in points:
         table.add_row(
@@ -144,6 +149,7 @@ def report(points: list[Checkpoint], trace: bool, console: Console) -> None:
             f"{point.seconds:.1f}",
             f"{point.heap_bytes / 2**20:.2f}" if trace else "-",
             f"{(point.heap_bytes - base.heap_bytes) / 1024:+,.0f}" if trace else "-",
+            f"{point.blocks - base.blocks:+,}",
             f"{point.rss_bytes / 2**20:.1f}",
             f"{(point.rss_bytes - base.rss_bytes) / 2**20:+.1f}",
         )
@@ -190,10 +196,15 @@ def main() -> None:
         console.print("(RSS here includes tracemalloc's own bookkeeping; --no-tracemalloc measures RSS alone.)")
     first, last = points[0], points[-1]
     calls = last.calls - first.calls
+    heap = (
+        f"heap growth {(last.heap_bytes - first.heap_bytes) / 1024:+,.0f} KiB "
+        f"({(last.heap_bytes - first.heap_bytes) / max(calls, 1):+.1f} bytes per call); "
+        if trace
+        else ""
+    )
     console.print(
-        f"{calls:,} tool calls in {last.seconds - first.seconds:.0f} s; heap growth "
-        f"{(last.heap_bytes - first.heap_bytes) / 1024:+,.0f} KiB ({(last.heap_bytes - first.heap_bytes) / calls:+.1f} "
-        f"bytes per call); RSS growth {(last.rss_bytes - first.rss_bytes) / 2**20:+.1f} MiB"
+        f"{calls:,} tool calls in {last.seconds - first.seconds:.0f} s; {heap}allocated blocks "
+        f"{last.blocks - first.blocks:+,}; RSS growth {(last.rss_bytes - first.rss_bytes) / 2**20:+.1f} MiB"
     )
 
 
