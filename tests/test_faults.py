@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
@@ -338,3 +339,23 @@ async def test_nothing_listening_means_nothing_sent() -> None:
         result = await GuardedClient(session).call_tool("execute_workflow", {"workflow_id": WORKFLOW})
     assert result.is_error and "Could not connect to the Wave API" in text_of(result)
     assert "nothing was sent" in text_of(result) and AMBIGUOUS not in text_of(result)
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_the_deadline_holds_even_when_the_transport_has_no_timeouts(era: str, sandbox_app: Any) -> None:
+    """A bare ASGITransport ignores every timeout: the client's own backstop still ends each call in time."""
+    state: SandboxState = sandbox_app.state.sandbox
+    settings = make_settings(request_timeout=CALL_TIMEOUT)
+    async with Client(build_server(settings, transport=httpx2.ASGITransport(app=sandbox_app)), mode=era) as session:
+        client = GuardedClient(session)
+        state.faults.append(Fault("hang", "execute"))
+        result, elapsed = await timed(client, "execute_workflow", {"workflow_id": WORKFLOW, "params": PARAMS})
+        assert result.is_error and AMBIGUOUS in text_of(result) and "no answer came in time" in text_of(result)
+        assert CALL_TIMEOUT + DEADLINE_GRACE <= elapsed < LATEST_END
+        run_id = next(iter(state.runs))
+        state.faults.append(Fault("hang", "get"))
+        result, elapsed = await timed(client, "get_run", {"run_id": run_id})
+        assert result.is_error and "did not answer GET /runs/" in text_of(result), text_of(result)
+        assert elapsed < LATEST_END
+        assert state.count("POST") == 1
+        await still_serving(client, run_id)
