@@ -4,8 +4,8 @@ One MCPServer, one in-memory MCP client (the SDK's `Client(server)`), the sandbo
 SandboxTransport. After a warm-up: `--gets` get_run calls (default 10,000, over finished runs with a small and a
 medium result, and every tenth call a page of a large one), then `--waits` wait_for_run calls (default 1,000, in
 concurrent batches of 50, each on a fresh run that finishes after a few polls). At each checkpoint, after a garbage
-collection, it records the Python heap in use (tracemalloc), the number of allocated memory blocks
-(`sys.getallocatedblocks`) and the process's resident memory (RSS).
+collection, it records the Python heap in use (tracemalloc), the process's resident memory (RSS) and, without
+tracemalloc, the number of allocated memory blocks (`sys.getallocatedblocks`).
 
 The sandbox is the fake API, not the server: its request log and finished timer runs are cleared at each checkpoint,
 so that what grows is the server's own memory. The client remembers up to 2,048 run ids it started (to name their
@@ -149,7 +149,7 @@ def report(points: list[Checkpoint], trace: bool, console: Console) -> None:
             f"{point.seconds:.1f}",
             f"{point.heap_bytes / 2**20:.2f}" if trace else "-",
             f"{(point.heap_bytes - base.heap_bytes) / 1024:+,.0f}" if trace else "-",
-            f"{point.blocks - base.blocks:+,}",
+            f"{point.blocks - base.blocks:+,}" if not trace else "-",
             f"{point.rss_bytes / 2**20:.1f}",
             f"{(point.rss_bytes - base.rss_bytes) / 2**20:+.1f}",
         )
@@ -193,7 +193,10 @@ def main() -> None:
     points = anyio.run(soak, args.gets, args.waits, args.era, trace, console)
     report(points, trace, console)
     if trace:
-        console.print("(RSS here includes tracemalloc's own bookkeeping; --no-tracemalloc measures RSS alone.)")
+        console.print(
+            "(With tracemalloc, RSS and allocated blocks include its own bookkeeping and the snapshots kept for the "
+            "comparison; --no-tracemalloc measures them alone.)"
+        )
     first, last = points[0], points[-1]
     calls = last.calls - first.calls
     heap = (
@@ -202,9 +205,10 @@ def main() -> None:
         if trace
         else ""
     )
+    blocks = "" if trace else f"allocated blocks {last.blocks - first.blocks:+,}; "
     console.print(
-        f"{calls:,} tool calls in {last.seconds - first.seconds:.0f} s; {heap}allocated blocks "
-        f"{last.blocks - first.blocks:+,}; RSS growth {(last.rss_bytes - first.rss_bytes) / 2**20:+.1f} MiB"
+        f"{calls:,} tool calls in {last.seconds - first.seconds:.0f} s; {heap}{blocks}"
+        f"RSS growth {(last.rss_bytes - first.rss_bytes) / 2**20:+.1f} MiB"
     )
 
 
