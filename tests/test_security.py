@@ -22,7 +22,13 @@ from mcp.types import CallToolResult, TextContent
 
 from tests.conftest import API_KEY, ROOT, GuardedClient, assert_no_key, make_settings
 from wave_mcp.client import DEADLINE_GRACE, MAX_ID_LENGTH, MAX_PARAMS_BYTES, WaveClient, check_id, parse_retry_after
-from wave_mcp.errors import InvalidInputError, ResponseTooLargeError, UpstreamError
+from wave_mcp.errors import (
+    InvalidInputError,
+    RateLimitedError,
+    RedirectError,
+    ResponseTooLargeError,
+    UpstreamError,
+)
 from wave_mcp.logs import QUIET_LIBRARIES, configure_logging
 from wave_mcp.sandbox import Fault, SandboxState
 from wave_mcp.server import build_server
@@ -246,6 +252,25 @@ async def test_retry_after_beyond_the_cap_or_the_deadline_is_an_error_at_once(wa
     with pytest.raises(Exception, match="try again after 5 s"):
         await client.get_run("run-1")
     assert len(recorder.requests) == 1
+
+
+def test_the_retry_hook_keeps_every_pause_inside_the_deadline() -> None:
+    """Retry only transient errors, only when the longest pause stamina may take (backoff plus jitter) ends before
+    the deadline, and wait exactly Retry-After when it fits under the cap."""
+    where: dict[str, Any] = {"status_code": 503, "method": "GET", "path": "/runs/r"}
+    hook = WaveClient._retry_hook(time.monotonic() + 1.0)
+    assert hook(UpstreamError("503", **where)) is True, "first pause at most 0.25 + 0.5 s"
+    assert hook(UpstreamError("503", **where)) is False, "second pause up to 0.5 + 0.5 s: past the deadline"
+    hook = WaveClient._retry_hook(time.monotonic() + 60)
+    assert hook(RateLimitedError("429", retry_after=2.0, **{**where, "status_code": 429})) == 2.0
+    assert hook(RateLimitedError("429", retry_after=31.0, **{**where, "status_code": 429})) is False
+    assert hook(RateLimitedError("429", retry_after=None, **{**where, "status_code": 429})) is True
+    assert hook(InvalidInputError("bad id")) is False
+    assert hook(RedirectError("307", **{**where, "status_code": 307})) is False
+    assert hook(ResponseTooLargeError("huge", **where)) is False
+    assert hook(ValueError("not ours")) is False
+    hook = WaveClient._retry_hook(time.monotonic() + 5)
+    assert hook(RateLimitedError("429", retry_after=6.0, **{**where, "status_code": 429})) is False
 
 
 def test_parse_retry_after() -> None:
