@@ -6,7 +6,6 @@ every WaveError into a ToolError at one place, so the model reads the message. E
 through one path (`start_run`): the guard rails, the catalog's params check, then one POST.
 """
 
-import inspect
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -71,8 +70,8 @@ def _as_tool_error(secrets: Sequence[str]) -> Iterator[None]:
 
 
 def _described(fn: ToolFn) -> ToolFn:
-    """Dedent the docstring the model reads as the tool's description (Python 3.11 keeps the indentation)."""
-    fn.__doc__ = inspect.cleandoc(fn.__doc__ or "")
+    """Make the docstring one paragraph: the tool's description as the model reads it, free of source layout."""
+    fn.__doc__ = " ".join((fn.__doc__ or "").split())
     return fn
 
 
