@@ -24,7 +24,7 @@ from mcp.types import CallToolResult
 from starlette.applications import Starlette
 
 from wave_mcp.config import Settings
-from wave_mcp.sandbox import SandboxState, create_app
+from wave_mcp.sandbox import SandboxState, SandboxTransport, create_app
 from wave_mcp.server import build_server
 
 API_KEY = "wk_test_5f1e9c3a7b2d4e6f8a0c"
@@ -44,13 +44,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Turn a passing test into a failure when its captured stdout, stderr or log contains the key."""
+    """Turn a passing test into a failure when its captured stdout, stderr or log contains the key, and mask the
+    key in what the report shows, so that the test run's own output never carries it."""
     report = yield
-    if report.passed:
-        leaked = [name for name, text in report.sections if API_KEY in text]
-        if leaked:
-            report.outcome = "failed"
-            report.longrepr = f"the API key appeared in captured output: {', '.join(leaked)}"
+    leaked = [name for name, text in report.sections if API_KEY in text]
+    if leaked:
+        report.sections = [(name, text.replace(API_KEY, "<API key>")) for name, text in report.sections]
+    if report.longrepr is not None and API_KEY in str(report.longrepr):
+        report.longrepr = str(report.longrepr).replace(API_KEY, "<API key>")
+    if leaked and report.passed:
+        report.outcome = "failed"
+        report.longrepr = f"the API key appeared in captured output: {', '.join(leaked)}"
     return report
 
 
@@ -120,8 +124,8 @@ def sandbox(sandbox_app: Starlette) -> SandboxState:
 
 @pytest.fixture
 def transport(sandbox_app: Starlette) -> httpx2.ASGITransport:
-    """The network replaced by the in-process sandbox."""
-    return httpx2.ASGITransport(app=sandbox_app)
+    """The network replaced by the in-process sandbox, failing as a network does (resets, read timeouts)."""
+    return SandboxTransport(app=sandbox_app)
 
 
 @pytest.fixture(params=ERAS)

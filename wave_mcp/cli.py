@@ -96,11 +96,9 @@ def _serve(overrides: dict[str, Any], args: argparse.Namespace) -> None:
     configure_logging(settings.log_level, settings.secrets())
     transport = None
     if settings.sandbox:
-        import httpx2
+        from wave_mcp.sandbox import SandboxTransport, create_app
 
-        from wave_mcp.sandbox import create_app
-
-        transport = httpx2.ASGITransport(app=create_app())
+        transport = SandboxTransport(app=create_app())
     if http:
         from wave_mcp.http import serve_http
 

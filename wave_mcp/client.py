@@ -13,9 +13,10 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
+import anyio
 import httpx2
 
 from wave_mcp import __version__
@@ -31,6 +32,7 @@ from wave_mcp.errors import (
     OutcomeUnknownError,
     RateLimitedError,
     RedirectError,
+    ResponseTooLargeError,
     UpstreamError,
     WaveAPIError,
     WaveConnectionError,
@@ -40,30 +42,37 @@ from wave_mcp.errors import (
 from wave_mcp.models import Run, Workflow, parse_run, parse_workflows
 
 __all__ = [
+    "DEADLINE_GRACE",
     "MAX_ID_LENGTH",
-    "MAX_JSON_DEPTH",
     "MAX_PARAMS_BYTES",
     "MAX_PARAMS_DEPTH",
     "WaveClient",
     "check_id",
+    "encode_params",
     "parse_retry_after",
     "too_deep",
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_ID_LENGTH = 256
 MAX_PARAMS_BYTES = 1_000_000
-MAX_JSON_DEPTH = 200
-"""Deepest nesting of lists and objects accepted in an answer: deeper JSON cannot be passed on to the model."""
 MAX_PARAMS_DEPTH = 100
 RETRY_AFTER_CAP = 30.0
 READ_ATTEMPTS = 4
+WAIT_INITIAL = 0.25
+WAIT_MAX = 3.0
+WAIT_JITTER = 0.5
 EXCERPT_CHARS = 200
+ERROR_BODY_BYTES = 65_536
+"""Of an answer that is not a success only this much is read: enough for an excerpt."""
 REMEMBERED_RUNS = 2048
 POOL_LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
 """Connections to the API. Keeping more alive costs CPU: httpcore probes every idle connection whenever a request
 starts or ends (with 100 kept alive, a poll cost ~30 % more CPU at 1,000 concurrent waits, see bench/scale.py)."""
+DEADLINE_GRACE = 0.5
+"""Each request's own timeouts end this long after its call's deadline; a backstop ends the call at twice this."""
 
 _AMBIGUOUS_STATUS = {502, 504}
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -77,7 +86,7 @@ def check_id(value: str, kind: str) -> str:
         raise InvalidInputError(f"The {kind} id is {len(value)} characters long; ids have at most {MAX_ID_LENGTH}.")
     if value in (".", ".."):
         raise InvalidInputError(f"{value!r} is not a valid {kind} id.")
-    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in value):
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp") for char in value):
         raise InvalidInputError(f"The {kind} id contains control characters: pass the id exactly as listed.")
     return quote(value, safe="")
 
@@ -92,6 +101,24 @@ def too_deep(value: Any, limit: int) -> bool:
         children = item.values() if isinstance(item, dict) else item
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
+
+
+def encode_params(params: dict[str, Any]) -> bytes:
+    """The request body: `params` as compact UTF-8 JSON, at most MAX_PARAMS_BYTES; InvalidInputError otherwise."""
+    if too_deep(params, MAX_PARAMS_DEPTH):
+        raise InvalidInputError(f"params is nested more than {MAX_PARAMS_DEPTH} levels deep: send a flatter object.")
+    try:
+        body = json.dumps(params, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    except (ValueError, TypeError, RecursionError, UnicodeEncodeError) as exc:
+        why = "it is nested too deeply" if isinstance(exc, RecursionError) else _first_line(exc)
+        raise InvalidInputError(
+            f"params cannot be sent as JSON ({why}): pass plain JSON values (no NaN or Infinity)."
+        ) from None
+    if len(body) > MAX_PARAMS_BYTES:
+        raise InvalidInputError(
+            f"params is {len(body):,} bytes as JSON; at most {MAX_PARAMS_BYTES:,} bytes can be sent."
+        )
+    return body
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -117,10 +144,18 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 class WaveClient:
     """The three API calls the server needs, with errors mapped, reads retried and sizes bounded."""
 
-    def __init__(self, http: httpx2.AsyncClient, *, secret: str, max_response_bytes: int) -> None:
+    def __init__(
+        self,
+        http: httpx2.AsyncClient,
+        *,
+        secret: str,
+        max_response_bytes: int,
+        call_timeout: float | None = None,
+    ) -> None:
         self._http = http
         self._secret = secret
         self._max_response_bytes = max_response_bytes
+        self._call_timeout = call_timeout if call_timeout is not None else (http.timeout.read or 30.0)
         self._known_workflows: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
         self._last_reads: OrderedDict[tuple[bytes, str], tuple[Run, float]] = OrderedDict()
 
@@ -140,14 +175,21 @@ class WaveClient:
             follow_redirects=False,
             transport=transport or LazyTransport(lambda: httpx2.AsyncHTTPTransport(retries=2, limits=POOL_LIMITS)),
         ) as http:
-            yield cls(http, secret=settings.key, max_response_bytes=settings.max_response_bytes)
+            yield cls(
+                http,
+                secret=settings.key,
+                max_response_bytes=settings.max_response_bytes,
+                call_timeout=settings.request_timeout,
+            )
 
     # ---- the API ----------------------------------------------------------------------------------------
 
-    async def list_workflows(self) -> tuple[list[Workflow] | None, str | None]:
+    async def list_workflows(self, *, deadline: float | None = None) -> tuple[list[Workflow] | None, str | None]:
         """The API's workflows, or None and a note saying why the listing is unavailable."""
         try:
-            data = await self._read("/workflows", what="the workflow listing")
+            data = await self._read(
+                "/workflows", what="the workflow listing", deadline=self._deadline(deadline), parse=_as_is
+            )
         except NotFoundError:
             return None, "The Wave API offers no workflow listing here (HTTP 404 on GET /workflows)."
         workflows = parse_workflows(data)
@@ -155,26 +197,26 @@ class WaveClient:
             return None, "The Wave API's workflow listing had an unexpected shape, so it was not used."
         return workflows, None
 
-    async def execute(self, workflow_id: str, params: dict[str, Any]) -> Run:
-        """Start a run. Sent at most once: never retried once the request may have reached the API."""
+    async def execute(self, workflow_id: str, params: dict[str, Any], *, deadline: float | None = None) -> Run:
+        """Start a run. Sent at most once: never retried once the request may have reached the API.
+
+        Ends by `deadline` (a `time.monotonic()` value; default: the request timeout from now) plus at most a
+        second; a request that got no answer by then has an unknown outcome.
+        """
         segment = check_id(workflow_id, "workflow")
-        if too_deep(params, MAX_PARAMS_DEPTH):
-            raise InvalidInputError(
-                f"params is nested more than {MAX_PARAMS_DEPTH} levels deep: send a flatter object."
-            )
-        body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
-        if len(body) > MAX_PARAMS_BYTES:
-            raise InvalidInputError(
-                f"params is {len(body):,} bytes as JSON; at most {MAX_PARAMS_BYTES:,} bytes can be sent."
-            )
+        body = encode_params(params)
         path = f"/workflows/{segment}/execute"
         what = f"workflow '{workflow_id}'"
         try:
-            response, content = await self._send("POST", path, body=body)
+            response, content = await self._send("POST", path, body=body, deadline=self._deadline(deadline))
         except WaveConnectionError:
             raise
-        except InvalidResponseError as exc:
+        except ResponseTooLargeError as exc:
             raise self._unknown_outcome(workflow_id, "the API's answer was too large to read") from exc
+        except httpx2.TimeoutException as exc:
+            raise self._unknown_outcome(
+                workflow_id, f"no answer came in time after the request was sent ({_kind(exc)})"
+            ) from None
         except httpx2.TransportError as exc:
             raise self._unknown_outcome(
                 workflow_id, f"the connection failed after the request was sent ({_kind(exc)})"
@@ -193,13 +235,17 @@ class WaveClient:
         return run
 
     async def get_run(self, run_id: str, *, deadline: float | None = None) -> Run:
-        """Read a run; transient failures are retried, within `deadline` (a `time.monotonic()` value) if given."""
+        """Read a run; transient failures are retried, all by `deadline` (a `time.monotonic()` value; default:
+        the request timeout from now), which the call overruns by at most a second."""
         path = f"/runs/{check_id(run_id, 'run')}"
-        data = await self._read(path, what=f"run '{run_id}'", deadline=deadline)
-        try:
-            run = parse_run(data)
-        except ValueError as exc:
-            raise self._invalid(200, "GET", path, str(exc)) from None
+
+        def parse(data: Any) -> Run:
+            try:
+                return parse_run(data)
+            except ValueError as exc:
+                raise self._invalid(200, "GET", path, str(exc)) from None
+
+        run = await self._read(path, what=f"run '{run_id}'", deadline=self._deadline(deadline), parse=parse)
         run = self._enrich(run)
         self._note_read(run)
         return run
@@ -212,42 +258,52 @@ class WaveClient:
         """
         return self._last_reads.get((_caller_tag(), run_id))
 
+    def _deadline(self, deadline: float | None) -> float:
+        return time.monotonic() + self._call_timeout if deadline is None else deadline
+
     # ---- reads: retried ---------------------------------------------------------------------------------
 
-    async def _read(self, path: str, *, what: str, deadline: float | None = None) -> Any:
+    async def _read(self, path: str, *, what: str, deadline: float, parse: Callable[[Any], T] = lambda data: data) -> T:
+        """GET `path` and parse it, retrying transient failures while the next try can still end by `deadline`."""
         import stamina  # here, not at the top: it and tenacity cost ~10 ms of a start that only lists tools
 
-        budget = 45.0 if deadline is None else max(0.01, deadline - time.monotonic())  # 0 makes stamina warn
         async for attempt in stamina.retry_context(
             on=self._retry_hook(deadline),
             attempts=READ_ATTEMPTS,
-            timeout=budget,
-            wait_initial=0.25,
-            wait_max=3.0,
-            wait_jitter=0.5,
+            timeout=None,
+            wait_initial=WAIT_INITIAL,
+            wait_max=WAIT_MAX,
+            wait_jitter=WAIT_JITTER,
         ):
             with attempt:
-                response, content = await self._send_read(path)
+                response, content = await self._send_read(path, deadline)
                 self._raise_for_status(response, content, "GET", path, what)
-                return self._json(response, content, "GET", path)
+                return parse(self._json(response, content, "GET", path))
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
-    def _retry_hook(self, deadline: float | None) -> Callable[[Exception], bool | float]:
+    @staticmethod
+    def _retry_hook(deadline: float) -> Callable[[Exception], bool | float]:
+        """Retry transient errors only, and only when the pause before the next try ends before `deadline`."""
+        failures = 0
+
         def should_retry(exc: Exception) -> bool | float:
+            nonlocal failures
+            failures += 1
             if not (isinstance(exc, WaveError) and exc.transient):
                 return False
-            remaining = None if deadline is None else deadline - time.monotonic()
+            remaining = deadline - time.monotonic()
             if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-                if exc.retry_after > RETRY_AFTER_CAP or (remaining is not None and exc.retry_after >= remaining):
+                if exc.retry_after > RETRY_AFTER_CAP or exc.retry_after >= remaining:
                     return False
-                return exc.retry_after
-            return remaining is None or remaining > 0.1
+                return float(exc.retry_after)
+            longest_pause = min(WAIT_MAX, WAIT_INITIAL * 2.0 ** (failures - 1) + WAIT_JITTER)
+            return longest_pause < remaining
 
         return should_retry
 
-    async def _send_read(self, path: str) -> tuple[httpx2.Response, bytes]:
+    async def _send_read(self, path: str, deadline: float) -> tuple[httpx2.Response, bytes]:
         try:
-            return await self._send("GET", path)
+            return await self._send("GET", path, deadline=deadline)
         except httpx2.TimeoutException as exc:
             raise WaveTimeoutError(
                 f"The Wave API did not answer GET {path} in time ({_kind(exc)}). It may be overloaded: try again "
@@ -260,8 +316,15 @@ class WaveClient:
 
     # ---- one request --------------------------------------------------------------------------------------
 
-    async def _send(self, method: str, path: str, *, body: bytes | None = None) -> tuple[httpx2.Response, bytes]:
-        """Send one request and read at most `max_response_bytes` of the answer."""
+    async def _send(
+        self, method: str, path: str, *, deadline: float, body: bytes | None = None
+    ) -> tuple[httpx2.Response, bytes]:
+        """Send one request and read its answer, bounded in size and in time.
+
+        A success is read up to `max_response_bytes` (more is ResponseTooLargeError); any other answer only up to
+        ERROR_BODY_BYTES, for its excerpt. The request's timeouts end at most DEADLINE_GRACE after `deadline`, and a
+        backstop raises httpx2.ReadTimeout one more DEADLINE_GRACE later, whatever the transport does.
+        """
         headers = {"content-type": "application/json"} if body is not None else {}
         key = current_caller_key()
         if key:
@@ -271,24 +334,53 @@ class WaveClient:
                 f"No Wave API key for this request: send your own in the {CALLER_KEY_HEADER} header (this server "
                 "has no WAVE_API_KEY of its own). Nothing was sent."
             )
-        try:
-            async with self._http.stream(method, path, content=body, headers=headers) as response:
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self._max_response_bytes:
+        remaining = max(deadline - time.monotonic(), 0.0)
+        backstop = remaining + 2 * DEADLINE_GRACE
+        with anyio.move_on_after(backstop):
+            try:
+                async with self._http.stream(
+                    method, path, content=body, headers=headers, timeout=self._timeout(remaining)
+                ) as response:
+                    return response, await self._read_body(response, method, path)
+            except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
+                raise WaveConnectionError(
+                    f"Could not connect to the Wave API ({_kind(exc)}); nothing was sent. Check WAVE_API_URL and "
+                    "the network, then try again."
+                ) from None
+        raise httpx2.ReadTimeout(f"no complete answer within {backstop:.1f} s")
+
+    async def _read_body(self, response: httpx2.Response, method: str, path: str) -> bytes:
+        success = response.is_success
+        limit = self._max_response_bytes if success else ERROR_BODY_BYTES
+        declared = response.headers.get("content-length", "")
+        if success and declared.isdigit() and int(declared) > limit:
+            raise self._too_large(response.status_code, method, path)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            if size + len(chunk) > limit:
+                if success:
                     raise self._too_large(response.status_code, method, path)
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > self._max_response_bytes:
-                        raise self._too_large(response.status_code, method, path)
-                    chunks.append(chunk)
-                return response, b"".join(chunks)
-        except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
-            raise WaveConnectionError(
-                f"Could not connect to the Wave API ({_kind(exc)}); nothing was sent. Check WAVE_API_URL and the "
-                "network, then try again."
-            ) from None
+                chunks.append(chunk[: limit - size])
+                break
+            size += len(chunk)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _timeout(self, remaining: float) -> httpx2.Timeout:
+        """The client's timeouts, each cut to end at most DEADLINE_GRACE after the call's deadline."""
+        configured = self._http.timeout
+        cap = remaining + DEADLINE_GRACE
+
+        def bound(value: float | None) -> float:
+            return cap if value is None else min(value, cap)
+
+        return httpx2.Timeout(
+            connect=bound(configured.connect),
+            read=bound(configured.read),
+            write=bound(configured.write),
+            pool=bound(configured.pool),
+        )
 
     def _raise_for_status(self, response: httpx2.Response, content: bytes, method: str, path: str, what: str) -> None:
         status = response.status_code
@@ -337,15 +429,12 @@ class WaveClient:
 
     def _json(self, response: httpx2.Response, content: bytes, method: str, path: str) -> Any:
         try:
-            data = json.loads(content)
-        except (ValueError, RecursionError):
+            return json.loads(content)
+        except RecursionError:
+            raise self._invalid(response.status_code, method, path, "its JSON is nested too deeply") from None
+        except (ValueError, UnicodeDecodeError):
             kind = "an HTML page" if b"<html" in content[:500].lower() else "something that is not JSON"
             raise self._invalid(response.status_code, method, path, f"it sent {kind}") from None
-        if too_deep(data, MAX_JSON_DEPTH):
-            raise self._invalid(
-                response.status_code, method, path, f"it is nested more than {MAX_JSON_DEPTH} levels deep"
-            )
-        return data
 
     # ---- messages -----------------------------------------------------------------------------------------
 
@@ -358,13 +447,20 @@ class WaveClient:
             path=path,
         )
 
-    def _too_large(self, status: int, method: str, path: str) -> InvalidResponseError:
-        return self._invalid(status, method, path, f"it is larger than {self._max_response_bytes:,} bytes")
+    def _too_large(self, status: int, method: str, path: str) -> ResponseTooLargeError:
+        return ResponseTooLargeError(
+            f"The Wave API's answer to {method} {path} is larger than {self._max_response_bytes:,} bytes, so it was "
+            "not read. If the run's result really is that large, the operator can raise WAVE_MAX_RESPONSE_BYTES.",
+            status_code=status,
+            method=method,
+            path=path,
+        )
 
     def _unknown_outcome(self, workflow_id: str, why: str) -> OutcomeUnknownError:
         return OutcomeUnknownError(
-            f"The run of workflow '{workflow_id}' may or may not have started: {why}. Do not start it again blindly, "
-            "that could run it twice. Ask the user, or look for the run in Wave first."
+            f"The run of workflow '{workflow_id}' may or may not have started: {why}. Do not start it again blindly: "
+            "that could run it twice. Ask the user to check in Wave whether a run of this workflow began just now "
+            "(the API offers no way to look it up), and start it again only if none did."
         )
 
     def _excerpt(self, response: httpx2.Response, content: bytes) -> str:
@@ -419,6 +515,10 @@ class WaveClient:
         )
 
 
+def _as_is(data: Any) -> Any:
+    return data
+
+
 def _caller_tag() -> bytes:
     """Tells HTTP callers with keys of their own apart without keeping their keys: a digest, empty for the server's."""
     key = current_caller_key()
@@ -444,3 +544,8 @@ class LazyTransport(httpx2.AsyncBaseTransport):
 
 def _kind(exc: Exception) -> str:
     return type(exc).__name__
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:120] if text else _kind(exc)

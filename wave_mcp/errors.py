@@ -14,7 +14,8 @@
         ├── RateLimitedError      409, 429, with retry_after                             (transient)
         ├── UpstreamError         5xx                                                    (transient)
         ├── RedirectError         3xx, never followed with the key
-        └── InvalidResponseError  garbled, non-JSON, oversized or unexpected answer      (transient)
+        └── InvalidResponseError  garbled, non-JSON or unexpected answer                 (transient)
+            └── ResponseTooLargeError  an answer over WAVE_MAX_RESPONSE_BYTES: not read, not retried
 
 Messages never contain the API key: they are built from our own words, ids and a short, scrubbed excerpt.
 """
@@ -34,6 +35,7 @@ __all__ = [
     "OutcomeUnknownError",
     "RateLimitedError",
     "RedirectError",
+    "ResponseTooLargeError",
     "UpstreamError",
     "WaveAPIError",
     "WaveConnectionError",
@@ -123,3 +125,9 @@ class InvalidResponseError(WaveAPIError):
     """The answer could not be understood (not JSON, too large, or an unexpected shape)."""
 
     transient = True
+
+
+class ResponseTooLargeError(InvalidResponseError):
+    """The answer was larger than the configured bound; reading it again would not help."""
+
+    transient = False

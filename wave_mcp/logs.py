@@ -6,6 +6,7 @@ import logging
 import sys
 
 from wave_mcp.caller import current_caller_key
+from wave_mcp.redact import redact_text
 
 __all__ = ["SecretFilter", "configure_logging"]
 
@@ -26,11 +27,12 @@ class SecretFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
         caller = current_caller_key()
-        for secret in [*self._secrets, caller] if caller else self._secrets:
-            message = message.replace(secret, "***")
-            if record.exc_text:
-                record.exc_text = record.exc_text.replace(secret, "***")
-        record.msg, record.args = message, None
+        secrets = [*self._secrets, caller] if caller else self._secrets
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text, secrets)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info, secrets)
+        record.msg, record.args = redact_text(message, secrets), None
         return True
 
 

@@ -6,17 +6,66 @@ import json
 from typing import Any
 
 from wave_mcp.errors import InvalidInputError
-from wave_mcp.models import ResultPage, Run, RunReport, WaitReport
+from wave_mcp.models import ResultPage, Run, RunReport, WaitReport, WorkflowInfo, WorkflowList
 from wave_mcp.waiting import WaitOutcome
 
-__all__ = ["render_text", "resolve_pointer", "run_report", "summary_line", "wait_report"]
+__all__ = ["bounded_listing", "render_text", "resolve_pointer", "run_report", "summary_line", "wait_report"]
 
 SMALL_FIELD_CHARS = 2_000
-"""`params` and other attributes larger than this (as JSON) are left out of a report, with a note."""
+"""`params` and the other attributes each get this many characters (as JSON) in a report; the rest is left out."""
+SCALAR_CHARS = 300
+"""Longest id, status, name or timestamp copied from the API into a report; longer ones are cut."""
+KEY_CHARS = 100
+"""Longest attribute name copied into a report."""
+NAME_CHARS = 200
+DESCRIPTION_CHARS = 1_000
+LEFT_OUT_KEY = "…"
+"""The key under which a bounded mapping says how many entries were left out."""
+MAX_DEPTH = 100
+"""Values nested deeper than this are sent as JSON text, not as structure (serialisers stop at about 250 levels)."""
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _clip(text: str | None, limit: int = SCALAR_CHARS) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[: limit - 40]}… ({len(text) - limit + 40:,} more characters)"
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True if `value` has containers nested more than `limit` levels deep (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _bounded_mapping(mapping: dict[str, Any] | None, budget: int = SMALL_FIELD_CHARS) -> dict[str, Any] | None:
+    """`mapping` in at most about `budget` characters of JSON: long or deep values and the entries past it left out."""
+    if mapping is None or (len(_dumps(mapping)) <= budget and not _too_deep(mapping, MAX_DEPTH - 1)):
+        return mapping
+    kept: dict[str, Any] = {}
+    used = 2
+    for index, (key, value) in enumerate(mapping.items()):
+        size = len(_dumps(value))
+        small = size <= budget // 4 and not _too_deep(value, MAX_DEPTH - 2)
+        entry: Any = value if small else f"<{size:,} characters left out>"
+        cost = len(_dumps({_clip(key, KEY_CHARS): entry}))
+        if used + cost > budget:
+            left = len(mapping) - index
+            kept[LEFT_OUT_KEY] = f"{left:,} more entr{'y' if left == 1 else 'ies'} left out"
+            break
+        kept[_clip(key, KEY_CHARS) or ""] = entry
+        used += cost
+    return kept
 
 
 def resolve_pointer(document: Any, pointer: str) -> Any:
@@ -30,11 +79,16 @@ def resolve_pointer(document: Any, pointer: str) -> Any:
         token = raw.replace("~1", "/").replace("~0", "~")
         if isinstance(current, dict) and token in current:
             current = current[token]
-        elif isinstance(current, list) and token.isdigit() and int(token) < len(current):
+        elif isinstance(current, list) and _is_index(token) and int(token) < len(current):
             current = current[int(token)]
         else:
             raise InvalidInputError(f"result_pointer {pointer!r} names nothing in the result (no {token!r}).")
     return current
+
+
+def _is_index(part: str) -> bool:
+    """An array index as RFC 6901 writes it: digits, no leading zero."""
+    return part.isascii() and part.isdigit() and (part == "0" or not part.startswith("0"))
 
 
 def _bounded_result(result: Any, *, max_chars: int, offset: int, pointer: str | None) -> tuple[Any, ResultPage | None]:
@@ -42,7 +96,7 @@ def _bounded_result(result: Any, *, max_chars: int, offset: int, pointer: str | 
     if offset == 0 and (value is None or isinstance(value, bool | int | float)):
         return value, None
     text = _dumps(value)
-    if offset == 0 and len(text) <= max_chars:
+    if offset == 0 and len(text) <= max_chars and not _too_deep(value):
         return value, None
     if offset >= len(text):
         raise InvalidInputError(f"result_offset {offset} is past the end of the result ({len(text)} characters).")
@@ -50,12 +104,6 @@ def _bounded_result(result: Any, *, max_chars: int, offset: int, pointer: str | 
     return None, ResultPage(
         text=text[offset:end], offset=offset, total_chars=len(text), next_offset=end if end < len(text) else None
     )
-
-
-def _small(value: Any) -> Any:
-    if value is None or len(_dumps(value)) <= SMALL_FIELD_CHARS:
-        return value
-    return f"<{len(_dumps(value)):,} characters left out>"
 
 
 def _next_step(run: Run, page: ResultPage | None, timed_out: bool, waited: float | None) -> str:
@@ -84,17 +132,31 @@ def _next_step(run: Run, page: ResultPage | None, timed_out: bool, waited: float
 def run_report(run: Run, *, max_chars: int, offset: int = 0, pointer: str | None = None) -> RunReport:
     """The run, with its result bounded to `max_chars` characters (paged from `offset`, below `pointer`)."""
     result, page = _bounded_result(run.result, max_chars=max_chars, offset=offset, pointer=pointer)
+    shown = _shown(run)
     return RunReport(
-        id=run.id,
-        status=run.status,
-        workflow_id=run.workflow_id,
-        workflow_name=run.workflow_name,
-        started_at=run.started_at,
-        params=_small(run.params),
+        id=shown.id,
+        status=shown.status,
+        workflow_id=shown.workflow_id,
+        workflow_name=shown.workflow_name,
+        started_at=shown.started_at,
+        params=_bounded_mapping(run.params),
         result=result,
         result_page=page,
-        other={key: _small(value) for key, value in run.other.items()},
-        next_step=_next_step(run, page, False, None),
+        other=_bounded_mapping(run.other) or {},
+        next_step=_next_step(shown, page, False, None),
+    )
+
+
+def _shown(run: Run) -> Run:
+    """The run with the API's ids, status, names and timestamp cut to SCALAR_CHARS."""
+    return run.model_copy(
+        update={
+            "id": _clip(run.id),
+            "status": _clip(run.status),
+            "workflow_id": _clip(run.workflow_id),
+            "workflow_name": _clip(run.workflow_name),
+            "started_at": _clip(run.started_at),
+        }
     )
 
 
@@ -105,7 +167,7 @@ def wait_report(outcome: WaitOutcome, *, max_chars: int) -> WaitReport:
     return WaitReport(
         **base.model_dump(exclude={"next_step", "result_page"}),
         result_page=page,
-        next_step=_next_step(outcome.run, page, outcome.timed_out, outcome.elapsed),
+        next_step=_next_step(_shown(outcome.run), page, outcome.timed_out, outcome.elapsed),
         timed_out=outcome.timed_out,
         elapsed_seconds=round(outcome.elapsed, 2),
         polls=outcome.polls,
@@ -138,6 +200,35 @@ def render_text(report: RunReport) -> str:
         lines.append(f"Result, characters {page.offset}-{end} of {page.total_chars}:")
         lines.append(page.text)
     elif report.result is not None:
+        pretty = json.dumps(report.result, ensure_ascii=False, indent=2, default=str)
+        plain = _dumps(report.result)
         lines.append("Result:")
-        lines.append(json.dumps(report.result, ensure_ascii=False, indent=2, default=str))
+        lines.append(pretty if len(pretty) <= max(PRETTY_CHARS, len(plain) * 5 // 4) else plain)
     return "\n".join(lines)
+
+
+PRETTY_CHARS = 2_000
+"""A result is indented in the text when that keeps it this short, or at most a quarter longer than compact JSON."""
+
+
+def bounded_listing(listing: WorkflowList, *, max_chars: int) -> WorkflowList:
+    """The listing in about `max_chars` characters: long names and descriptions cut, then workflows left out."""
+    shown: list[WorkflowInfo] = []
+    used = 0
+    for info in listing.workflows:
+        clipped = info.model_copy(
+            update={
+                "id": _clip(info.id) or "",
+                "name": _clip(info.name, NAME_CHARS),
+                "description": _clip(info.description, DESCRIPTION_CHARS),
+            }
+        )
+        used += len(clipped.model_dump_json())
+        if used > max_chars and shown:
+            break
+        shown.append(clipped)
+    if len(shown) == len(listing.workflows):
+        return listing.model_copy(update={"workflows": shown})
+    left = len(listing.workflows) - len(shown)
+    note = f"{left:,} more workflows are not shown: pass `query` to narrow the list."
+    return WorkflowList(workflows=shown, note=f"{listing.note} {note}" if listing.note else note)

@@ -3,12 +3,16 @@
 It writes its JSON by hand in the API's own shapes (camelCase, nine fractional digits in timestamps) so that it
 checks `models` instead of mirroring them. Routes: `GET /workflows`, `POST /workflows/{id}/execute`,
 `GET /runs/{id}`; test hooks under `/_sandbox/` (request log, faults). Every request needs `x-api-key`.
+
+In process, serve it through `SandboxTransport`, which fails the way a network does (resets and timeouts become
+httpx2 transport errors); over a socket (uvicorn), an injected reset really drops the connection mid-answer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -18,18 +22,34 @@ from typing import Any
 from urllib.parse import unquote
 
 import anyio
+import httpx2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from wave_mcp.config import SANDBOX_API_KEY
 
-__all__ = ["APP_ID", "DEMO_WORKFLOWS", "Fault", "SandboxState", "create_app", "wave_timestamp"]
+__all__ = [
+    "APP_ID",
+    "DEMO_WORKFLOWS",
+    "FAULTS_AFTER_RUN_CREATED",
+    "FAULT_KINDS",
+    "Fault",
+    "InjectedReset",
+    "SandboxState",
+    "SandboxTransport",
+    "create_app",
+    "wave_timestamp",
+]
 
 APP_ID = "2109031a772d090f92f1"
 FAULT_KINDS = ("500", "502", "503", "504", "429", "reset", "hang", "garbage", "html", "redirect", "huge")
 FAULT_ROUTES = ("execute", "get", "list", "any")
+FAULTS_AFTER_RUN_CREATED = ("reset", "hang", "502", "504", "garbage", "html", "huge")
+"""On `execute`, these faults strike after the run was created: the API did start it, but its answer is lost."""
+HUGE_BYTES = 30_000_000
 
 
 def wave_timestamp(moment: float) -> str:
@@ -218,11 +238,50 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status)
 
 
-async def _fault_response(fault: Fault) -> Response:
-    if fault.kind == "hang":
-        await anyio.sleep_forever()
+class InjectedReset(ConnectionResetError):
+    """The sandbox dropping a connection on purpose."""
+
+
+class _DroppedResponse(Response):
+    """Starts a successful answer, sends a few bytes of it, then drops the connection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})
+        raise InjectedReset("sandbox: connection reset (injected)")
+
+
+class _QuietInjectedResets(logging.Filter):
+    """Keeps uvicorn from logging a traceback for every reset the sandbox injects on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], InjectedReset))
+
+
+class SandboxTransport(httpx2.ASGITransport):
+    """The in-process sandbox, failing the way a network does: a connection the app drops becomes
+    httpx2.ReadError, and an answer slower than the request's read timeout becomes httpx2.ReadTimeout
+    (a bare ASGITransport knows no timeouts and re-raises the app's own exception)."""
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        timeout = request.extensions.get("timeout", {}).get("read")
+        try:
+            with anyio.fail_after(timeout):
+                return await super().handle_async_request(request)
+        except TimeoutError:
+            raise httpx2.ReadTimeout("sandbox: no answer within the read timeout", request=request) from None
+        except ConnectionError as exc:
+            raise httpx2.ReadError(f"sandbox: {exc}", request=request) from None
+
+
+async def _fault_response(fault: Fault, request: Request) -> Response:
+    if fault.kind == "hang":  # until the client gives up and disconnects
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        return Response(status_code=499)
     if fault.kind == "reset":
-        raise ConnectionResetError("sandbox: connection reset (injected)")
+        return _DroppedResponse()
     if fault.kind == "garbage":
         return Response(b'{"id": "run-1", "status": "runn', media_type="application/json")
     if fault.kind == "html":
@@ -232,7 +291,7 @@ async def _fault_response(fault: Fault) -> Response:
         return Response(status_code=307, headers={"location": "https://elsewhere.example/runs/x"})
     if fault.kind == "huge":
         return Response(
-            b'{"id":"x","status":"completed","result":"' + b"x" * 30_000_000 + b'"}', media_type="application/json"
+            b'{"id":"x","status":"completed","result":"' + b"x" * HUGE_BYTES + b'"}', media_type="application/json"
         )
     if fault.kind == "429":
         headers = {"retry-after": fault.retry_after} if fault.retry_after else None
@@ -245,6 +304,9 @@ def create_app(
 ) -> Starlette:
     """The sandbox API. `time_scale` multiplies every run's duration (0.1 makes a 10 s run take 1 s)."""
     state = SandboxState(api_key=api_key, time_scale=time_scale, clock=clock)
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietInjectedResets) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(_QuietInjectedResets())
 
     async def api(request: Request) -> Response:
         raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?")[0]
@@ -258,16 +320,16 @@ def create_app(
         if route is None:
             return _error(404, "Not found")
         fault = state.take_fault(route)
-        if fault is not None and not (route == "execute" and fault.kind in ("reset", "hang", "502", "504")):
-            return await _fault_response(fault)
+        if fault is not None and not (route == "execute" and fault.kind in FAULTS_AFTER_RUN_CREATED):
+            return await _fault_response(fault, request)
         if route == "list":
             return JSONResponse([_workflow_json(w) for w in DEMO_WORKFLOWS.values()])
         if route == "get":
             run = state.runs.get(parts[1])
             return JSONResponse(_run_json(state, run)) if run else _error(404, f"Run {parts[1]} not found")
         response = await _execute(request, parts[1])
-        if fault is not None:  # the run was created: its answer is lost, as after a real network failure
-            return await _fault_response(fault)
+        if fault is not None and response.status_code == 200:  # the run was created, but its answer is lost
+            return await _fault_response(fault, request)
         return response
 
     async def _execute(request: Request, workflow_id: str) -> Response:

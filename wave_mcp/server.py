@@ -6,10 +6,9 @@ every WaveError into a ToolError at one place, so the model reads the message. E
 through one path (`start_run`): the guard rails, the catalog's params check, then one POST.
 """
 
-import inspect
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -23,13 +22,15 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import ConfigDict, Field
 
 from wave_mcp import __version__, guide, waiting
+from wave_mcp.caller import current_caller_key
 from wave_mcp.catalog import WAIT_ARGUMENT, Catalog, CatalogEntry, load_catalog, workflow_uri
 from wave_mcp.client import MAX_ID_LENGTH, WaveClient
 from wave_mcp.config import Settings
 from wave_mcp.errors import WaveError
 from wave_mcp.guard import Guard
 from wave_mcp.models import Run, RunReport, WaitReport, WorkflowList
-from wave_mcp.reports import render_text, run_report, wait_report
+from wave_mcp.redact import redact_json, redact_text
+from wave_mcp.reports import bounded_listing, render_text, run_report, wait_report
 
 __all__ = ["AppState", "build_server"]
 
@@ -60,24 +61,25 @@ class AppState:
 
 
 @contextmanager
-def _as_tool_error() -> Iterator[None]:
+def _as_tool_error(secrets: Sequence[str]) -> Iterator[None]:
     """Every WaveError becomes a ToolError, whose message the model reads (other exceptions are masked)."""
     try:
         yield
     except WaveError as exc:
-        raise ToolError(str(exc)) from None
+        raise ToolError(redact_text(str(exc), secrets)) from None
 
 
 def _described(fn: ToolFn) -> ToolFn:
-    """Dedent the docstring the model reads as the tool's description (Python 3.11 keeps the indentation)."""
-    fn.__doc__ = inspect.cleandoc(fn.__doc__ or "")
+    """Make the docstring one paragraph: the tool's description as the model reads it, free of source layout."""
+    fn.__doc__ = " ".join((fn.__doc__ or "").split())
     return fn
 
 
-def _result(report: RunReport) -> CallToolResult:
+def _result(report: RunReport, secrets: Sequence[str]) -> CallToolResult:
+    """The tool result: the text for the model and the structured content, with every secret masked."""
     return CallToolResult(
-        content=[TextContent(type="text", text=render_text(report))],
-        structured_content=report.model_dump(mode="json"),
+        content=[TextContent(type="text", text=redact_text(render_text(report), secrets))],
+        structured_content=redact_json(report.model_dump(mode="json"), secrets),
     )
 
 
@@ -144,6 +146,10 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     schedule = waiting.PollSchedule(min_interval=settings.poll_interval_min, max_interval=settings.poll_interval_max)
     max_chars = settings.max_result_chars
 
+    def secrets() -> list[str]:
+        """The keys in play for this request, to mask in what the model reads: the server's and the caller's."""
+        return [key for key in (settings.key, current_caller_key()) if key]
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         async with WaveClient.open(settings, transport=transport) as client:
@@ -156,7 +162,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         run_name = ""
 
         async def progress(value: float, total: float | None, message: str) -> None:
-            await ctx.report_progress(value, total, f"Run {run_id}{run_name}: {message}")
+            await ctx.report_progress(value, total, redact_text(f"Run {run_id}{run_name}: {message}", secrets()))
 
         if last_seen is not None and last_seen.workflow_name:
             run_name = f" of '{last_seen.workflow_name}'"
@@ -185,14 +191,14 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     ) -> CallToolResult:
         """Guard rails, then the catalog's params check, then one POST; nothing is sent when a check fails."""
         state = ctx.request_context.lifespan_context
-        with _as_tool_error():
+        with _as_tool_error(secrets()):
             guard.check_execute(workflow_id)
             catalog.check_params(workflow_id, params, tool=tool)
             run = await state.client.execute(workflow_id, params)
             if wait_seconds > 0 and run.is_running:
-                return _result(await waited(ctx, run.id, wait_seconds, last_seen=run))
+                return _result(await waited(ctx, run.id, wait_seconds, last_seen=run), secrets())
         report = run_report(run, max_chars=max_chars)
-        return _result(WaitReport(**report.model_dump(), timed_out=False, elapsed_seconds=0.0, polls=0))
+        return _result(WaitReport(**report.model_dump(), timed_out=False, elapsed_seconds=0.0, polls=0), secrets())
 
     offered = [entry for entry in catalog.entries if guard.allows(entry.id)]
     if settings.workflow_tools and not catalog.entries:
@@ -257,7 +263,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         parameters it expects and what its result holds. Call this first to find the `workflow_id` (and the
         `params`) for execute_workflow."""
         state = ctx.request_context.lifespan_context
-        with _as_tool_error():
+        with _as_tool_error(secrets()):
             try:
                 workflows, note = await state.client.list_workflows()
             except WaveError as exc:
@@ -270,7 +276,8 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         if query:
             needle = query.lower()
             infos = [w for w in infos if any(needle in (text or "").lower() for text in (w.id, w.name, w.description))]
-        return WorkflowList(workflows=infos, note=note)
+        listing = bounded_listing(WorkflowList(workflows=infos, note=note), max_chars=max_chars)
+        return WorkflowList.model_validate(redact_json(listing.model_dump(), secrets()))
 
     @server.tool(
         title="Execute workflow",
@@ -323,9 +330,10 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         finishes use wait_for_run. A large result comes in slices: pass `result_offset` (from
         `result_page.next_offset`) for the next one, or `result_pointer` to pick one part."""
         state = ctx.request_context.lifespan_context
-        with _as_tool_error():
+        with _as_tool_error(secrets()):
             run = guard.check_run(await state.client.get_run(run_id))
-            return _result(run_report(run, max_chars=max_chars, offset=result_offset, pointer=result_pointer))
+            report = run_report(run, max_chars=max_chars, offset=result_offset, pointer=result_pointer)
+            return _result(report, secrets())
 
     @server.tool(
         title="Wait for run",
@@ -348,20 +356,25 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         """Wait until a run finishes (its status is no longer `running`) or `timeout_seconds` pass, reporting
         progress meanwhile, and return the run with its result. If `timed_out` is true the run is still working:
         call wait_for_run again (it starts nothing new). A `failed` status is a normal answer: report it."""
-        with _as_tool_error():
-            return _result(await waited(ctx, run_id, timeout_seconds))
+        with _as_tool_error(secrets()):
+            return _result(await waited(ctx, run_id, timeout_seconds), secrets())
 
     if settings.read_only:
         server.remove_tool("execute_workflow")
     tools_by_id = {entry.id: entry.tool for entry in offered} if typed_tools else {}
-    _add_resources(server, offered, tools_by_id, guard, max_chars)
+    _add_resources(server, offered, tools_by_id, guard, max_chars, secrets)
     if not settings.read_only:
         _add_prompt(server, offered, tools_by_id)
     return server
 
 
 def _add_resources(
-    server: MCPServer[AppState], entries: list[CatalogEntry], tools: dict[str, str], guard: Guard, max_chars: int
+    server: MCPServer[AppState],
+    entries: list[CatalogEntry],
+    tools: dict[str, str],
+    guard: Guard,
+    max_chars: int,
+    secrets: Callable[[], list[str]],
 ) -> None:
     """`wave://workflows/{id}` for each allowed catalogued workflow, and the `wave://runs/{run_id}` template."""
     by_id = {entry.id: entry for entry in entries}
@@ -405,8 +418,9 @@ def _add_resources(
         try:
             run = guard.check_run(await state.client.get_run(run_id))
         except WaveError as exc:
-            raise ResourceError(str(exc)) from None
-        return json.dumps(run_report(run, max_chars=max_chars).model_dump(mode="json"), ensure_ascii=False, indent=2)
+            raise ResourceError(redact_text(str(exc), secrets())) from None
+        report = redact_json(run_report(run, max_chars=max_chars).model_dump(mode="json"), secrets())
+        return json.dumps(report, ensure_ascii=False, indent=2)
 
 
 def _add_prompt(server: MCPServer[AppState], entries: list[CatalogEntry], tools: dict[str, str]) -> None:
