@@ -26,8 +26,8 @@ WORKFLOW = "8988f685-2b8c-4a09-9955-150426265d32"
 
 NOISE = textwrap.dedent(
     '''
-    """Loaded by the interpreter at start (on PYTHONPATH): warnings at start, then, once the MCP transport has
-    diverted fd 1, a stray print and a warning every 20 ms."""
+    """Loaded by the interpreter at start (on PYTHONPATH): warnings at start, then, while the MCP transport has
+    diverted fd 1 (that is, while serving), a stray print and a warning every 20 ms."""
     import os
     import threading
     import time
@@ -45,6 +45,8 @@ NOISE = textwrap.dedent(
                 return
             time.sleep(0.005)
         for number in range(3000):
+            if (os.fstat(1).st_ino, os.fstat(1).st_dev) == (_wire.st_ino, _wire.st_dev):
+                return  # serving is over: the SDK gave fd 1 back to the wire at shut-down
             print(f"noise: stray print {number}", flush=True)
             warnings.warn(f"noise: warning {number}", RuntimeWarning, stacklevel=1)
             time.sleep(0.02)
