@@ -192,7 +192,8 @@ async def test_execute_with_wait_seconds_waits_in_the_same_call(mcp_client: Guar
     assert report["timed_out"] is False and report["polls"] >= 1
     await settle(seen, report["polls"])
     assert all(message and message.startswith(f"Run {report['id']} of 'My workflow': ") for _, _, message in seen)
-    assert {total for _, total, _ in seen} == {5}
+    totals = {total for _, total, _ in seen}  # the wait's budget: what is left of wait_seconds after the POST
+    assert len(totals) == 1 and all(total is not None and 4 < total <= 5 for total in totals)
 
 
 async def test_a_failed_run_is_a_result_not_a_tool_error(mcp_client: GuardedClient) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import re
 import time
@@ -40,6 +39,7 @@ from wave_mcp.errors import (
     WaveTimeoutError,
 )
 from wave_mcp.models import Run, Workflow, parse_run, parse_workflows
+from wave_mcp.redact import redact_json, redact_text
 
 __all__ = [
     "DEADLINE_GRACE",
@@ -53,7 +53,6 @@ __all__ = [
     "too_deep",
 ]
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ID_LENGTH = 256
@@ -429,12 +428,16 @@ class WaveClient:
 
     def _json(self, response: httpx2.Response, content: bytes, method: str, path: str) -> Any:
         try:
-            return json.loads(content)
+            data = json.loads(content)
         except RecursionError:
             raise self._invalid(response.status_code, method, path, "its JSON is nested too deeply") from None
         except (ValueError, UnicodeDecodeError):
             kind = "an HTML page" if b"<html" in content[:500].lower() else "something that is not JSON"
             raise self._invalid(response.status_code, method, path, f"it sent {kind}") from None
+        secrets = self._secrets()
+        if b"\\u" in content or any(secret.encode() in content for secret in secrets):
+            data = redact_json(data, secrets)  # an answer that echoes a key never passes it on
+        return data
 
     # ---- messages -----------------------------------------------------------------------------------------
 
@@ -470,22 +473,25 @@ class WaveClient:
             title = _HTML_TITLE.search(content)
             text = f"an HTML page titled {title.group(1).decode(errors='replace')!r}" if title else "an HTML page"
         else:
-            text = content[: EXCERPT_CHARS * 4].decode(errors="replace")
-        text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-        text = self._scrub(text)
+            text = content.decode(errors="replace")  # whole (error bodies are read to 64 KiB): masked before cut
+        text = " ".join("".join(c if c.isprintable() else " " for c in self._scrub(text)).split())
         if len(text) > EXCERPT_CHARS:
             text = text[:EXCERPT_CHARS] + "…"
         return f" The API said: {text}"
 
+    def _secrets(self) -> list[str]:
+        """The keys in play for this request: the server's and the HTTP caller's."""
+        return [key for key in (self._secret, current_caller_key()) if key]
+
     def _scrub(self, text: str) -> str:
-        for secret in (self._secret, current_caller_key()):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return redact_text(text, self._secrets())
 
     @staticmethod
     def _origin(location: str) -> str:
-        url = httpx2.URL(location) if location else None
+        try:
+            url = httpx2.URL(location) if location else None
+        except (httpx2.InvalidURL, ValueError):
+            return "an address that is not a valid URL"
         if url is None or not url.host:
             return "another address"
         return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")

@@ -24,10 +24,17 @@ __all__ = [
     "parse_run",
     "parse_timestamp",
     "parse_workflows",
+    "status_key",
 ]
 
 RUNNING = "running"
 """The only status that is not final: anything else, even a status the API never documented, ends a wait."""
+
+
+def status_key(status: str) -> str:
+    """A status as compared: `" Running"` and `"running"` are the same status."""
+    return status.strip().lower()
+
 
 _LIST_KEYS = ("workflows", "data", "items")
 _RUN_FIELDS = {"id", "status", "result", "params", "startedAt", "workflow", "workflowId", "appId"}
@@ -57,7 +64,7 @@ class Run(BaseModel):
     @property
     def is_running(self) -> bool:
         """True while the run may still change."""
-        return self.status.strip().lower() == RUNNING
+        return status_key(self.status) == RUNNING
 
 
 def parse_run(data: object) -> Run:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from wave_mcp.errors import InvalidInputError
-from wave_mcp.models import ResultPage, Run, RunReport, WaitReport, WorkflowInfo, WorkflowList
+from wave_mcp.models import RUNNING, ResultPage, Run, RunReport, WaitReport, WorkflowInfo, WorkflowList, status_key
 from wave_mcp.waiting import WaitOutcome
 
 __all__ = ["bounded_listing", "render_text", "resolve_pointer", "run_report", "summary_line", "wait_report"]
@@ -106,7 +106,9 @@ def _bounded_result(result: Any, *, max_chars: int, offset: int, pointer: str | 
     )
 
 
-def _next_step(run: Run, page: ResultPage | None, timed_out: bool, waited: float | None) -> str:
+def _next_step(
+    run: Run, page: ResultPage | None, timed_out: bool, waited: float | None, pointer: str | None = None
+) -> str:
     if run.is_running:
         if timed_out:
             return (
@@ -115,16 +117,18 @@ def _next_step(run: Run, page: ResultPage | None, timed_out: bool, waited: float
                 "workflow again."
             )
         return f"The run is working. Call wait_for_run with run_id '{run.id}' to wait for its result."
-    if run.status.lower() == "completed":
+    if status_key(run.status) == "completed":
         step = "The run completed: report its result to the user."
-    elif run.status.lower() == "failed":
+    elif status_key(run.status) == "failed":
         step = "The run failed: tell the user what it reported. Start it again only if the user asks."
     else:
         step = f"The run ended with status '{run.status}': report this to the user."
     if page is not None and page.next_offset is not None:
+        part = f"The part of the result at result_pointer '{pointer}'" if pointer else "The result"
+        same = f", result_pointer='{pointer}'" if pointer else ""
         step += (
-            f" The result is {page.total_chars:,} characters long and was cut: call get_run with run_id '{run.id}' "
-            f"and result_offset={page.next_offset} for the next part, or result_pointer to choose one part."
+            f" {part} is {page.total_chars:,} characters long and was cut: call get_run with run_id '{run.id}'"
+            f"{same} and result_offset={page.next_offset} for the next part, or result_pointer to choose one part."
         )
     return step
 
@@ -143,7 +147,7 @@ def run_report(run: Run, *, max_chars: int, offset: int = 0, pointer: str | None
         result=result,
         result_page=page,
         other=_bounded_mapping(run.other) or {},
-        next_step=_next_step(shown, page, False, None),
+        next_step=_next_step(shown, page, False, None, pointer),
     )
 
 
@@ -182,7 +186,7 @@ def summary_line(report: RunReport) -> str:
     waited = ""
     if isinstance(report, WaitReport) and report.polls:
         waited = f" after waiting {report.elapsed_seconds:.0f} s ({report.polls} poll{'s' * (report.polls != 1)})"
-    if report.status.lower() == "running":
+    if status_key(report.status) == RUNNING:
         state = "is still running" + (
             " (the wait timed out)" if isinstance(report, WaitReport) and report.timed_out else ""
         )

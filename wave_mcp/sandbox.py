@@ -95,6 +95,16 @@ def _check_monthly(params: dict[str, Any]) -> str | None:
     return None
 
 
+MAX_EXPORT_ROWS = 100_000
+
+
+def _check_export(params: dict[str, Any]) -> str | None:
+    rows = params.get("rows", 5000)
+    if isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows <= MAX_EXPORT_ROWS:
+        return f"rows must be a whole number from 0 to {MAX_EXPORT_ROWS}"
+    return None
+
+
 def _export(params: dict[str, Any]) -> tuple[str, Any]:
     rows = int(params.get("rows", 5000))
     return "completed", {
@@ -145,6 +155,7 @@ DEMO_WORKFLOWS: dict[str, DemoWorkflow] = {
             description="Exports every order as one large JSON document.",
             seconds=lambda params: 1.5,
             outcome=_export,
+            check=_check_export,
         ),
         DemoWorkflow(
             id="timer",

@@ -8,6 +8,7 @@ through one path (`start_run`): the guard rails, the catalog's params check, the
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -158,7 +159,14 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     async def waited(
         ctx: Context[AppState, Any], run_id: str, seconds: float, last_seen: Run | None = None
     ) -> WaitReport:
+        """Wait for the run; `last_seen` is the run just started here (its age is then ~0, whatever the clocks say)."""
         state = ctx.request_context.lifespan_context
+        if seconds <= 0:  # no time to wait: one read, with a plain read's own deadline
+            began = time.monotonic()
+            run = guard.check_run(await state.client.get_run(run_id))
+            outcome = waiting.WaitOutcome(run=run, timed_out=run.is_running, elapsed=time.monotonic() - began, polls=1)
+            return wait_report(outcome, max_chars=max_chars)
+        started_here = last_seen is not None
         run_name = ""
 
         async def progress(value: float, total: float | None, message: str) -> None:
@@ -179,7 +187,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             budget=seconds,
             schedule=schedule,
             last_seen=last_seen,
-            initial_age=waiting.run_age(last_seen) if last_seen is not None else 0.0,
+            initial_age=waiting.run_age(last_seen) if last_seen is not None and not started_here else 0.0,
             on_progress=progress,
             age_of=waiting.run_age,
             seen_at=seen_at,
@@ -191,14 +199,32 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     ) -> CallToolResult:
         """Guard rails, then the catalog's params check, then one POST; nothing is sent when a check fails."""
         state = ctx.request_context.lifespan_context
+        began = time.monotonic()
         with _as_tool_error(secrets()):
             guard.check_execute(workflow_id)
             catalog.check_params(workflow_id, params, tool=tool)
             run = await state.client.execute(workflow_id, params)
-            if wait_seconds > 0 and run.is_running:
-                return _result(await waited(ctx, run.id, wait_seconds, last_seen=run), secrets())
+        remaining = wait_seconds - (time.monotonic() - began)  # the call as a whole keeps to wait_seconds
         report = run_report(run, max_chars=max_chars)
-        return _result(WaitReport(**report.model_dump(), timed_out=False, elapsed_seconds=0.0, polls=0), secrets())
+        if remaining > 0 and run.is_running:
+            try:
+                return _result(await waited(ctx, run.id, remaining, last_seen=run), secrets())
+            except WaveError as exc:  # the run exists: a failed wait must not read as a failed start
+                step = (
+                    f"The run was started, but waiting for it failed: {exc} Do not start the workflow again: call "
+                    f"wait_for_run or get_run with run_id '{run.id}'."
+                )
+                waited_for = round(time.monotonic() - began, 2)
+                failed = WaitReport(
+                    **report.model_dump(exclude={"next_step"}),
+                    next_step=step,
+                    timed_out=True,
+                    elapsed_seconds=waited_for,
+                    polls=0,
+                )
+                return _result(failed, secrets())
+        timed_out = wait_seconds > 0 and run.is_running
+        return _result(WaitReport(**report.model_dump(), timed_out=timed_out, elapsed_seconds=0.0, polls=0), secrets())
 
     offered = [entry for entry in catalog.entries if guard.allows(entry.id)]
     if settings.workflow_tools and not catalog.entries:

@@ -126,12 +126,16 @@ async def wait_for_run(
         if last_error is None and run is not None and not run.is_running:
             if on_progress is not None:
                 last_progress = max(round(elapsed, 2), last_progress + 0.01)
-                await on_progress(last_progress, budget or None, f"{run.status} after {age:.0f} s, poll {polls}")
+                await on_progress(
+                    last_progress, max(budget, last_progress) or None, f"{run.status} after {age:.0f} s, poll {polls}"
+                )
             return WaitOutcome(run=run, timed_out=False, elapsed=elapsed, polls=polls)
         if on_progress is not None:
             state = "running" if last_error is None else "API not answering, retrying"
             last_progress = max(round(elapsed, 2), last_progress + 0.01)
-            await on_progress(last_progress, budget or None, f"{state} for {age:.0f} s, poll {polls}")
+            await on_progress(
+                last_progress, max(budget, last_progress) or None, f"{state} for {age:.0f} s, poll {polls}"
+            )
         if clock() >= deadline:
             break
         pause = schedule.interval(age)
