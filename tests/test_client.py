@@ -646,3 +646,41 @@ async def test_the_run_name_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -
             await client.execute("wf-1", {})
         names = [(await client.get_run(run_id)).workflow_name for run_id in ("r1", "r2", "r3")]
     assert names == [None, "Workflow one", "Workflow one"]
+
+
+async def test_cookies_set_by_the_api_are_never_sent_back() -> None:
+    """One pooled client serves every HTTP caller: a cookie from one answer must not ride on a later request."""
+
+    def respond(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=RUN, headers={"set-cookie": "session=for-caller-a; Path=/"})
+
+    async with wave(respond) as (client, recorder):
+        await client.get_run("run-1")
+        await client.get_run("run-1")
+    assert [request.headers.get("cookie") for request in recorder.requests] == [None, None]
+
+
+async def test_a_key_echoed_in_an_answer_is_masked_before_anything_reads_it() -> None:
+    """An answer that contains the key (in any string) reaches reports masked, so no page cut can split it."""
+    echoed = {**RUN, "status": "completed", "result": {"note": f"called with {API_KEY}", "list": [API_KEY * 3]}}
+    async with wave(answer(200, echoed)) as (client, _):
+        run = await client.get_run("run-1")
+    assert API_KEY not in json.dumps(run.model_dump())
+    assert run.result["note"] == "called with ***"
+
+
+async def test_an_error_body_is_masked_before_it_is_cut_to_an_excerpt() -> None:
+    """A key lying across the excerpt's cut never leaves a piece of itself in the message."""
+    body = (" " * 790 + API_KEY + " tail").encode()
+    async with wave(answer(500, body)) as (client, _):
+        with pytest.raises(UpstreamError) as caught:
+            await client.get_run("run-1")
+    assert API_KEY[:10] not in str(caught.value)
+    assert "***" in str(caught.value)
+
+
+async def test_an_unparsable_redirect_location_is_a_clear_error() -> None:
+    """A 3xx whose Location is not a URL still gives the redirect error, not a crash."""
+    async with wave(answer(307, b"", headers={"location": "http://[::1"})) as (client, _):
+        with pytest.raises(RedirectError, match="not a valid URL"):
+            await client.get_run("run-1")

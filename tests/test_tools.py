@@ -489,3 +489,30 @@ async def test_a_garbled_listing_is_a_clear_error(mcp_client: GuardedClient, san
     sandbox.faults.append(Fault("garbage", "list", times=10))
     result = await mcp_client.call_tool("list_workflows", {})
     assert result.is_error and "could not be read" in text_of(result)
+
+
+async def test_a_wait_that_fails_after_the_start_still_returns_the_started_run(
+    mcp_client: GuardedClient, sandbox: SandboxState
+) -> None:
+    """execute_workflow with wait_seconds: when the wait fails, the run exists, so the answer is that run (not a
+    tool error inviting a second start), with advice to follow it and not to start it again."""
+    sandbox.faults.append(Fault("redirect", "get", times=50))
+    result = await mcp_client.call_tool(
+        "execute_workflow", {"workflow_id": EXAMPLE_ID, "params": EXAMPLE_PARAMS, "wait_seconds": 2}
+    )
+    assert not result.is_error, text_of(result)
+    report = data_of(result)
+    assert report["status"] == "running" and report["id"]
+    assert "Do not start the workflow again" in report["next_step"] and "redirect" in report["next_step"]
+    assert sandbox.count("POST") == 1
+
+
+async def test_the_paging_hint_keeps_the_pointer(mcp_client: GuardedClient) -> None:
+    """When a part chosen with result_pointer is cut, the advice for the next slice names the same pointer."""
+    run = await start(mcp_client, workflow_id="export-orders", wait_seconds=10)
+    assert run["status"] == "completed"
+    result = await mcp_client.call_tool("get_run", {"run_id": run["id"], "result_pointer": "/orders"})
+    report = data_of(result)
+    page = report["result_page"]
+    assert page is not None and page["next_offset"] is not None
+    assert f"result_pointer='/orders' and result_offset={page['next_offset']}" in report["next_step"]

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -172,6 +173,7 @@ class WaveClient:
             headers=headers,
             timeout=httpx2.Timeout(settings.request_timeout, connect=settings.connect_timeout),
             follow_redirects=False,
+            cookies=_no_cookies(),
             transport=transport or LazyTransport(lambda: httpx2.AsyncHTTPTransport(retries=2, limits=POOL_LIMITS)),
         ) as http:
             yield cls(
@@ -546,6 +548,12 @@ class LazyTransport(httpx2.AsyncBaseTransport):
     async def aclose(self) -> None:
         if self._transport is not None:
             await self._transport.aclose()
+
+
+def _no_cookies() -> CookieJar:
+    """A cookie jar that keeps nothing: one pooled client serves every HTTP caller, so no answer may leave state
+    (a session or balancer cookie) that a later request, perhaps another caller's, would send back."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 def _kind(exc: Exception) -> str:
