@@ -302,7 +302,8 @@ def test_caller_keys_setting_rules() -> None:
         make_settings(api_key=None)
     with pytest.raises(ValueError, match="too short"):
         make_settings(mcp_http_token="short")
-    assert make_settings(mcp_http_token="  ").mcp_http_token is None
+    with pytest.raises(ValueError, match="set but empty"):
+        make_settings(mcp_http_token="  ")
     assert Settings.model_fields["mcp_http_token"].description
 
 

@@ -11,6 +11,7 @@ from wave_mcp.catalog import load_catalog
 from wave_mcp.client import WaveClient
 from wave_mcp.config import Settings, load_settings, setting_sources
 from wave_mcp.errors import WaveError
+from wave_mcp.logs import configure_logging
 
 __all__ = ["masked", "run_check"]
 
@@ -30,6 +31,7 @@ def _show(value: Any) -> str:
 def run_check(overrides: dict[str, Any]) -> int:
     """Print the configuration and the result of one API call; 0 when the API answered, 1 when it did not."""
     settings = load_settings(overrides)
+    configure_logging(settings.log_level, settings.secrets())
     sources = setting_sources(overrides)
     print("wave-mcp configuration:")
     for name in Settings.model_fields:

@@ -25,7 +25,9 @@ def _setting_flags(parser: argparse.ArgumentParser) -> None:
         env = f"WAVE_{name.upper()}"
         helptext = f"{info.description} [{env}]"
         if info.annotation is bool:
-            group.add_argument(flag, dest=name, action="store_true", default=argparse.SUPPRESS, help=helptext)
+            group.add_argument(
+                flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=helptext
+            )
         else:
             group.add_argument(flag, dest=name, default=argparse.SUPPRESS, metavar="VALUE", help=helptext)
 
@@ -58,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="print the configuration for an MCP client, for this installation")
     config.add_argument("client", choices=sorted(CLIENTS), metavar="CLIENT", help=", ".join(sorted(CLIENTS)))
-    config.add_argument("--sandbox", action="store_true", help="a configuration for the sandbox (no key needed)")
+    config.add_argument(
+        "--sandbox", action="store_true", default=argparse.SUPPRESS, help="a configuration for the sandbox (no key)"
+    )
     return parser
 
 
@@ -138,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif command == "config":
             from wave_mcp.clientconfig import installed_command, render
 
-            print(render(args.client, installed_command(), sandbox=args.sandbox), end="")
+            print(render(args.client, installed_command(), sandbox=getattr(args, "sandbox", False)), end="")
     except ConfigError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:

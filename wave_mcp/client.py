@@ -398,8 +398,9 @@ class WaveClient:
                 **where,
             )
         if status in (401, 403):
+            whose = f"the key in your {CALLER_KEY_HEADER} header" if current_caller_key() else "WAVE_API_KEY"
             raise AuthenticationError(
-                f"The Wave API rejected the API key (HTTP {status}). Check WAVE_API_KEY: it must be a valid key for "
+                f"The Wave API rejected the API key (HTTP {status}). Check {whose}: it must be a valid key for "
                 f"this API.{said}",
                 **where,
             )

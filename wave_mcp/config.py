@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     mcp_http_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Over HTTP: comma-separated Host header values accepted besides loopback ones, e.g. "
-        "`mcp.example.com` or `mcp.example.com:*`; `*` accepts any Host.",
+        "`mcp.example.com` or `mcp.example.com:*` (any port).",
     )
     mcp_http_allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -123,8 +123,10 @@ class Settings(BaseSettings):
     @field_validator("mcp_http_token")
     @classmethod
     def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
+        if value is None:
             return None
+        if not value.get_secret_value().strip():
+            raise ValueError("WAVE_MCP_HTTP_TOKEN is set but empty: give it a token, or unset it to serve without one")
         if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
             raise ValueError(
                 f"WAVE_MCP_HTTP_TOKEN is too short: use at least {MIN_TOKEN_LENGTH} random characters, e.g. from "

@@ -37,13 +37,18 @@ def run_demo(overrides: dict[str, Any], workflow: str | None = None, params: dic
         try:
             load_settings(overrides)
         except ConfigError:
+            load_settings({**overrides, "sandbox": True})  # any problem besides the missing key is the user's to fix
             use_sandbox = True
     if use_sandbox:
         workflow, params = workflow or SANDBOX_WORKFLOW, params if params is not None else SANDBOX_PARAMS
     quiet = [] if "log_level" in overrides else ["--log-level", "WARNING"]  # the server's stderr shares the terminal
     args = ["-m", "wave_mcp", *_flags(overrides), *quiet, *(["--sandbox"] if use_sandbox else [])]
     server = StdioServerParameters(command=sys.executable, args=args, env=dict(os.environ))
-    return anyio.run(_walkthrough, console, server, use_sandbox, workflow, params or {})
+    try:
+        return anyio.run(_walkthrough, console, server, use_sandbox, workflow, params or {})
+    except Exception as exc:  # the server did not start or went away: its own message is on stderr above
+        console.print(f"[red]The demo lost the server ({type(exc).__name__}): see the server's message above.")
+        return 1
 
 
 def _flags(overrides: dict[str, Any]) -> list[str]:

@@ -57,7 +57,7 @@ def transport_security(settings: Settings, host: str) -> TransportSecuritySettin
     origins = [
         f"{scheme}://{name}{port}" for scheme in ("http", "https") for name in LOOPBACK_HOSTS for port in ("", ":*")
     ]
-    if host not in ("0.0.0.0", "::", "") and not is_loopback(host):
+    if host not in ("0.0.0.0", "::", ""):
         bound = f"[{host}]" if ":" in host else host
         hosts += [bound, f"{bound}:*"]
     hosts += settings.mcp_http_allowed_hosts
@@ -168,8 +168,8 @@ def serve_http(settings: Settings, *, host: str, port: int, transport: httpx2.As
     if not is_loopback(host):
         if settings.mcp_http_token is None:
             log.warning(
-                "Listening on %s without WAVE_MCP_HTTP_TOKEN: anyone who can reach this port can run workflows "
-                "with this server's key. Set a token, or keep it behind an authenticating proxy.",
+                "Listening on %s without WAVE_MCP_HTTP_TOKEN: anyone who can reach this port can use this server "
+                "(and its WAVE_API_KEY, if set). Set a token, or keep it behind an authenticating proxy.",
                 host,
             )
         if not settings.mcp_http_allowed_hosts:
@@ -185,6 +185,7 @@ def serve_http(settings: Settings, *, host: str, port: int, transport: httpx2.As
         port=port,
         log_config=None,
         log_level=settings.log_level.lower(),
+        access_log=settings.log_level == "DEBUG",
         server_header=False,
         lifespan="on",
     )

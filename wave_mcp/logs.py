@@ -48,4 +48,6 @@ def configure_logging(level: str, secrets: list[str]) -> None:
     root.setLevel(level)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    # stamina logs each scheduled retry as a bare warning; the retries end in our own clear error anyway
+    logging.getLogger("stamina").setLevel(logging.DEBUG if level == "DEBUG" else logging.ERROR)
     logging.captureWarnings(True)
