@@ -39,7 +39,7 @@ from wave_mcp.errors import (
     WaveError,
     WaveTimeoutError,
 )
-from wave_mcp.models import Run, Workflow, parse_run, parse_workflows
+from wave_mcp.models import Run, Workflow, parse_run, parse_workflows, too_deep
 from wave_mcp.redact import redact_json, redact_text
 
 __all__ = [
@@ -89,18 +89,6 @@ def check_id(value: str, kind: str) -> str:
     if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp") for char in value):
         raise InvalidInputError(f"The {kind} id contains control characters: pass the id exactly as listed.")
     return quote(value, safe="")
-
-
-def too_deep(value: Any, limit: int) -> bool:
-    """True when `value` nests lists and objects more than `limit` levels deep (checked without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
 
 
 def encode_params(params: dict[str, Any]) -> bytes:

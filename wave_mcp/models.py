@@ -25,6 +25,7 @@ __all__ = [
     "parse_timestamp",
     "parse_workflows",
     "status_key",
+    "too_deep",
 ]
 
 RUNNING = "running"
@@ -34,6 +35,18 @@ RUNNING = "running"
 def status_key(status: str) -> str:
     """A status as compared: `" Running"` and `"running"` are the same status."""
     return status.strip().lower()
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """True when `value` nests lists and objects more than `limit` levels deep (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 _LIST_KEYS = ("workflows", "data", "items")

@@ -6,7 +6,17 @@ import json
 from typing import Any
 
 from wave_mcp.errors import InvalidInputError
-from wave_mcp.models import RUNNING, ResultPage, Run, RunReport, WaitReport, WorkflowInfo, WorkflowList, status_key
+from wave_mcp.models import (
+    RUNNING,
+    ResultPage,
+    Run,
+    RunReport,
+    WaitReport,
+    WorkflowInfo,
+    WorkflowList,
+    status_key,
+    too_deep,
+)
 from wave_mcp.waiting import WaitOutcome
 
 __all__ = ["bounded_listing", "render_text", "resolve_pointer", "run_report", "summary_line", "wait_report"]
@@ -35,28 +45,15 @@ def _clip(text: str | None, limit: int = SCALAR_CHARS) -> str | None:
     return f"{text[: limit - 40]}… ({len(text) - limit + 40:,} more characters)"
 
 
-def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """True if `value` has containers nested more than `limit` levels deep (checked without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth >= limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
-
-
 def _bounded_mapping(mapping: dict[str, Any] | None, budget: int = SMALL_FIELD_CHARS) -> dict[str, Any] | None:
     """`mapping` in at most about `budget` characters of JSON: long or deep values and the entries past it left out."""
-    if mapping is None or (len(_dumps(mapping)) <= budget and not _too_deep(mapping, MAX_DEPTH - 1)):
+    if mapping is None or (len(_dumps(mapping)) <= budget and not too_deep(mapping, MAX_DEPTH - 1)):
         return mapping
     kept: dict[str, Any] = {}
     used = 2
     for index, (key, value) in enumerate(mapping.items()):
         size = len(_dumps(value))
-        small = size <= budget // 4 and not _too_deep(value, MAX_DEPTH - 2)
+        small = size <= budget // 4 and not too_deep(value, MAX_DEPTH - 2)
         entry: Any = value if small else f"<{size:,} characters left out>"
         cost = len(_dumps({_clip(key, KEY_CHARS): entry}))
         if used + cost > budget:
@@ -96,7 +93,7 @@ def _bounded_result(result: Any, *, max_chars: int, offset: int, pointer: str | 
     if offset == 0 and (value is None or isinstance(value, bool | int | float)):
         return value, None
     text = _dumps(value)
-    if offset == 0 and len(text) <= max_chars and not _too_deep(value):
+    if offset == 0 and len(text) <= max_chars and not too_deep(value, MAX_DEPTH):
         return value, None
     if offset >= len(text):
         raise InvalidInputError(f"result_offset {offset} is past the end of the result ({len(text)} characters).")
