@@ -331,7 +331,12 @@ class WaveClient:
                     method, path, content=body, headers=headers, timeout=self._timeout(remaining)
                 ) as response:
                     return response, await self._read_body(response, method, path)
-            except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
+            except httpx2.PoolTimeout:
+                raise WaveConnectionError(
+                    "This server has too many requests to the Wave API in flight (PoolTimeout); nothing was sent. "
+                    "Try again shortly."
+                ) from None
+            except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
                 raise WaveConnectionError(
                     f"Could not connect to the Wave API ({_kind(exc)}); nothing was sent. Check WAVE_API_URL and "
                     "the network, then try again."

@@ -4,7 +4,7 @@
     ├── ConfigError               bad settings or catalog: the server does not start
     ├── InvalidInputError         an id or params refused before anything was sent
     ├── AccessDeniedError         the operator's allow-list or read-only mode refused it
-    ├── WaveConnectionError       the API could not be reached; nothing was sent          (transient)
+    ├── WaveConnectionError       no connection (nothing sent), or it broke during a read  (transient)
     ├── WaveTimeoutError          a read got no answer in time                           (transient)
     ├── OutcomeUnknownError       an execute may or may not have started a run
     └── WaveAPIError              the API answered with an error (status, method, path)
@@ -64,7 +64,8 @@ class AccessDeniedError(WaveError):
 
 
 class WaveConnectionError(WaveError):
-    """The API could not be reached at all; no request was sent."""
+    """No connection to the API (then nothing was sent), or a read's connection broke. An execute raises this only
+    in the first case: a broken connection after its request went out is an OutcomeUnknownError."""
 
     transient = True
 
