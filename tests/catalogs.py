@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx2
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
 
 from tests.conftest import GuardedClient, make_settings
 from wave_mcp.config import example_catalog_path
@@ -39,7 +38,3 @@ async def serve(transport: httpx2.ASGITransport, mode: str, **settings: Any) -> 
     server = build_server(make_settings(**settings), transport=transport)
     async with Client(server, mode=mode) as client:
         yield GuardedClient(client)
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))

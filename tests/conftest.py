@@ -20,7 +20,7 @@ import uvicorn
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.stdio import stdio_client as spawn_stdio
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, TextContent
 from starlette.applications import Starlette
 
 from wave_mcp.config import Settings
@@ -37,6 +37,25 @@ TIME_SCALE = 0.1
 """Sandbox runs take a tenth of their nominal time in tests."""
 
 ROOT = Path(__file__).resolve().parents[1]
+
+EXAMPLE_ID = "8988f685-2b8c-4a09-9955-150426265d32"
+"""The API document's example workflow, which the sandbox serves."""
+EXAMPLE_PARAMS = {"param1": "value 1", "param2": "value 2"}
+
+
+def text_of(result: CallToolResult) -> str:
+    """A tool result's text content, joined; every result carries some."""
+    texts = [block.text for block in result.content if isinstance(block, TextContent)]
+    assert texts, "the result has no text content"
+    return "\n".join(texts)
+
+
+def data_of(result: CallToolResult) -> dict[str, Any]:
+    """The structured content of a successful tool result."""
+    assert not result.is_error, text_of(result)
+    content: dict[str, Any] | None = result.structured_content
+    assert content is not None
+    return content
 
 
 # ---- secrets: no test output may contain the key ------------------------------------------------------------

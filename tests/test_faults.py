@@ -18,16 +18,15 @@ import anyio
 import httpx2
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult
 
-from tests.conftest import ERAS, GuardedClient, make_settings
+from tests.conftest import ERAS, EXAMPLE_ID, GuardedClient, make_settings, text_of
 from wave_mcp.client import DEADLINE_GRACE
 from wave_mcp.sandbox import FAULT_KINDS, FAULTS_AFTER_RUN_CREATED, Fault, SandboxState, SandboxTransport
 from wave_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 
-WORKFLOW = "8988f685-2b8c-4a09-9955-150426265d32"
 """The API document's example workflow: about 0.1 s in the tests' sandbox."""
 PARAMS = {"param1": "value 1", "param2": "value 2"}
 RESULT = {"key1": "value 1", "key2": "value 2"}
@@ -99,11 +98,6 @@ WAIT_ONCE: dict[str, str | None] = dict.fromkeys(FAULT_KINDS) | {
 """wait_for_run under one fault on a poll: everything transient is retried within the wait; the rest is an error."""
 
 
-def text_of(result: CallToolResult) -> str:
-    assert result.content and isinstance(result.content[0], TextContent)
-    return result.content[0].text
-
-
 def fault(kind: str, route: str, times: int = 1, retry_after: str = "0") -> Fault:
     """`kind` on the next `times` requests of `route`; a 429 says Retry-After 7 s on execute, `retry_after` on get."""
     return Fault(kind, route, times, ("7" if route == "execute" else retry_after) if kind == "429" else None)
@@ -117,7 +111,9 @@ async def timed(client: GuardedClient, tool: str, arguments: dict[str, Any]) -> 
 
 
 async def completed_run(client: GuardedClient) -> str:
-    started = await client.call_tool("execute_workflow", {"workflow_id": WORKFLOW, "params": PARAMS, "wait_seconds": 5})
+    started = await client.call_tool(
+        "execute_workflow", {"workflow_id": EXAMPLE_ID, "params": PARAMS, "wait_seconds": 5}
+    )
     run = started.structured_content or {}
     assert run.get("status") == "completed", text_of(started)
     return str(run["id"])
@@ -150,7 +146,7 @@ def test_the_tables_cover_every_fault() -> None:
 async def test_execute_fault(kind: str, client: GuardedClient, sandbox: SandboxState) -> None:
     """One POST per call, whatever the fault; an ambiguous failure says the run may have started."""
     sandbox.faults.append(fault(kind, "execute"))
-    result, elapsed = await timed(client, "execute_workflow", {"workflow_id": WORKFLOW, "params": PARAMS})
+    result, elapsed = await timed(client, "execute_workflow", {"workflow_id": EXAMPLE_ID, "params": PARAMS})
     expected = EXECUTE[kind].error
     assert result.is_error and expected is not None and expected in text_of(result), text_of(result)
     assert sandbox.count("POST") == 1, sandbox.requests
@@ -209,7 +205,7 @@ async def test_retries_stop_at_the_call_deadline(client: GuardedClient, sandbox:
 @pytest.mark.parametrize("kind", FAULT_KINDS)
 async def test_wait_for_run_fault_once(kind: str, client: GuardedClient, sandbox: SandboxState) -> None:
     """A wait rides out one transient fault on a poll (a hung poll included) and still reports the result."""
-    started = await client.call_tool("execute_workflow", {"workflow_id": WORKFLOW, "params": PARAMS})
+    started = await client.call_tool("execute_workflow", {"workflow_id": EXAMPLE_ID, "params": PARAMS})
     run_id = (started.structured_content or {})["id"]
     sandbox.faults.append(fault(kind, "get", retry_after="1"))
     budget = 5.0
@@ -230,7 +226,7 @@ async def test_wait_against_a_hung_api_ends_by_its_deadline(client: GuardedClien
     """Every poll hangs: the wait reports the run as last seen, about one grace period after its budget."""
     sandbox.faults.append(Fault("hang", "get", times=100))
     budget = 2.0
-    arguments = {"workflow_id": WORKFLOW, "params": PARAMS, "wait_seconds": budget}
+    arguments = {"workflow_id": EXAMPLE_ID, "params": PARAMS, "wait_seconds": budget}
     result, elapsed = await timed(client, "execute_workflow", arguments)
     report = result.structured_content or {}
     assert not result.is_error and report["timed_out"] is True and report["status"] == "running", text_of(result)
@@ -253,7 +249,9 @@ async def test_execute_and_wait_with_faults_on_both(client: GuardedClient, sandb
     """execute_workflow(wait_seconds) rides out faults on its polls; the POST still goes out once."""
     for kind in ("503", "reset", "garbage"):
         sandbox.faults.append(fault(kind, "get"))
-    result, _ = await timed(client, "execute_workflow", {"workflow_id": WORKFLOW, "params": PARAMS, "wait_seconds": 5})
+    result, _ = await timed(
+        client, "execute_workflow", {"workflow_id": EXAMPLE_ID, "params": PARAMS, "wait_seconds": 5}
+    )
     report = result.structured_content or {}
     assert not result.is_error and report["status"] == "completed" and report["result"] == RESULT, text_of(result)
     assert sandbox.count("POST") == 1 and not sandbox.faults
@@ -289,7 +287,7 @@ async def test_execute_fault_over_a_socket(kind: str, socket_client: tuple[Guard
     client, state = socket_client
     runs_before = len(state.runs)
     state.faults.append(fault(kind, "execute"))
-    result, elapsed = await timed(client, "execute_workflow", {"workflow_id": WORKFLOW, "params": PARAMS})
+    result, elapsed = await timed(client, "execute_workflow", {"workflow_id": EXAMPLE_ID, "params": PARAMS})
     assert result.is_error and AMBIGUOUS in text_of(result) and NOT_TWICE in text_of(result), text_of(result)
     assert state.count("POST") == 1
     assert len(state.runs) == runs_before + 1
@@ -336,7 +334,7 @@ async def test_nothing_listening_means_nothing_sent() -> None:
         port = sock.getsockname()[1]
     settings = make_settings(api_url=f"http://127.0.0.1:{port}", request_timeout=CALL_TIMEOUT)
     async with Client(build_server(settings), mode="auto") as session:
-        result = await GuardedClient(session).call_tool("execute_workflow", {"workflow_id": WORKFLOW})
+        result = await GuardedClient(session).call_tool("execute_workflow", {"workflow_id": EXAMPLE_ID})
     assert result.is_error and "Could not connect to the Wave API" in text_of(result)
     assert "nothing was sent" in text_of(result) and AMBIGUOUS not in text_of(result)
 
@@ -349,7 +347,7 @@ async def test_the_deadline_holds_even_when_the_transport_has_no_timeouts(era: s
     async with Client(build_server(settings, transport=httpx2.ASGITransport(app=sandbox_app)), mode=era) as session:
         client = GuardedClient(session)
         state.faults.append(Fault("hang", "execute"))
-        result, elapsed = await timed(client, "execute_workflow", {"workflow_id": WORKFLOW, "params": PARAMS})
+        result, elapsed = await timed(client, "execute_workflow", {"workflow_id": EXAMPLE_ID, "params": PARAMS})
         assert result.is_error and AMBIGUOUS in text_of(result) and "no answer came in time" in text_of(result)
         assert CALL_TIMEOUT + DEADLINE_GRACE <= elapsed < LATEST_END
         run_id = next(iter(state.runs))

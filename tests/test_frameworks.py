@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY, ROOT, server_env
+from tests.conftest import API_KEY, EXAMPLE_ID, ROOT, server_env
 from tests.external import langchain_python
 from wave_mcp.sandbox import SandboxState
 
 pytestmark = [pytest.mark.anyio, pytest.mark.external, pytest.mark.stdio]
 
-EXAMPLE_ID = "8988f685-2b8c-4a09-9955-150426265d32"
 TOOLS = ["execute_workflow", "get_run", "list_workflows", "wait_for_run"]
 SERVER = [sys.executable, "-m", "wave_mcp"]
 

@@ -11,8 +11,8 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from tests.catalogs import EXAMPLE, serve, text_of
-from tests.conftest import ERAS, make_settings
+from tests.catalogs import EXAMPLE, serve
+from tests.conftest import ERAS, make_settings, text_of
 from wave_mcp.catalog import load_catalog
 from wave_mcp.sandbox import DEMO_WORKFLOWS, SandboxState
 from wave_mcp.server import build_server

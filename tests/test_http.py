@@ -18,7 +18,7 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from starlette.applications import Starlette
 
-from tests.conftest import API_KEY, ERAS, GuardedClient, make_settings, server_env
+from tests.conftest import API_KEY, ERAS, EXAMPLE_ID, GuardedClient, make_settings, server_env
 from tests.servers import KeyRecorder, app_in_thread, http_subprocess
 from wave_mcp.caller import CALLER_KEY_HEADER, caller_key
 from wave_mcp.client import WaveClient
@@ -30,7 +30,6 @@ from wave_mcp.sandbox import SandboxState
 
 pytestmark = pytest.mark.anyio
 
-EXAMPLE_ID = "8988f685-2b8c-4a09-9955-150426265d32"
 TOOLS = ["execute_workflow", "get_run", "list_workflows", "wait_for_run"]
 TOKEN = "tok_4c1d9b7e2a6f8e0d3b5a"
 SERVER_KEY = "wk_server_only_9a8b7c6d5e4f"

@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY, ROOT, server_env
+from tests.conftest import API_KEY, EXAMPLE_ID, ROOT, server_env
 from tests.external import node_tool
 from tests.servers import http_subprocess
 from wave_mcp.sandbox import SandboxState
 
 pytestmark = [pytest.mark.external, pytest.mark.stdio]
 
-EXAMPLE_ID = "8988f685-2b8c-4a09-9955-150426265d32"
 TOOLS = ["execute_workflow", "get_run", "list_workflows", "wait_for_run"]
 TOKEN = "tok_inspector_5e6f7a8b9c0d"
 

@@ -12,9 +12,9 @@ import httpx2
 import jsonschema
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult
 
-from tests.conftest import ERAS, GuardedClient, make_settings
+from tests.conftest import ERAS, GuardedClient, make_settings, text_of
 from wave_mcp.reports import SCALAR_CHARS, SMALL_FIELD_CHARS
 from wave_mcp.sandbox import DEMO_WORKFLOWS, SandboxTransport
 from wave_mcp.server import build_server
@@ -24,11 +24,6 @@ pytestmark = pytest.mark.anyio
 DEFAULT_BOUND = 40_000
 TEXT_OVERHEAD = 2_000
 """The summary line and the next step that come with a result in the text."""
-
-
-def text_of(result: CallToolResult) -> str:
-    assert result.content and isinstance(result.content[0], TextContent)
-    return result.content[0].text
 
 
 def compact(value: Any) -> str:

@@ -20,7 +20,7 @@ import stamina
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from tests.conftest import API_KEY, ROOT, GuardedClient, assert_no_key, make_settings
+from tests.conftest import API_KEY, ROOT, GuardedClient, assert_no_key, make_settings, text_of
 from wave_mcp.client import DEADLINE_GRACE, MAX_ID_LENGTH, MAX_PARAMS_BYTES, WaveClient, check_id, parse_retry_after
 from wave_mcp.errors import (
     InvalidInputError,
@@ -36,11 +36,6 @@ from wave_mcp.server import build_server
 pytestmark = pytest.mark.anyio
 
 RUNNING = {"id": "run-1", "status": "running", "workflow": {"id": "wf", "name": "Workflow"}}
-
-
-def text_of(result: CallToolResult) -> str:
-    assert result.content and isinstance(result.content[0], TextContent)
-    return result.content[0].text
 
 
 Handler = Callable[[httpx2.Request], httpx2.Response]

@@ -5,13 +5,10 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from tests.conftest import GuardedClient
+from tests.conftest import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient
 from wave_mcp.sandbox import SandboxState
 
 pytestmark = pytest.mark.anyio
-
-EXAMPLE_ID = "8988f685-2b8c-4a09-9955-150426265d32"
-EXAMPLE_PARAMS = {"param1": "value 1", "param2": "value 2"}
 
 
 async def _run_example(client: GuardedClient) -> list[tuple[float, float | None, str | None]]:

@@ -5,33 +5,18 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 from mcp import MCPError
-from mcp.types import CallToolResult
 
-from tests.conftest import GuardedClient
+from tests.conftest import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, data_of, text_of
 from wave_mcp.sandbox import SandboxState
 
 pytestmark = [pytest.mark.anyio, pytest.mark.stdio]
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
-EXAMPLE_ID = "8988f685-2b8c-4a09-9955-150426265d32"
-EXAMPLE_PARAMS = {"param1": "value 1", "param2": "value 2"}
 Sandbox = tuple[str, SandboxState]
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(getattr(block, "text", "") for block in result.content)
-
-
-def data_of(result: CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, text_of(result)
-    content: dict[str, Any] | None = result.structured_content
-    assert content is not None
-    return content
 
 
 async def test_a_session_over_stdio(stdio_client: GuardedClient, sandbox_server: Sandbox) -> None:

@@ -15,14 +15,13 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.stdio import stdio_client as spawn_stdio
-from mcp.types import CallToolResult, TextContent, jsonrpc_message_adapter
+from mcp.types import CallToolResult, jsonrpc_message_adapter
 
-from tests.conftest import API_KEY, ERAS, ROOT, GuardedClient, server_env
+from tests.conftest import API_KEY, ERAS, EXAMPLE_ID, ROOT, GuardedClient, server_env, text_of
 from wave_mcp.sandbox import Fault, SandboxState
 
 pytestmark = [pytest.mark.anyio, pytest.mark.stdio]
 
-WORKFLOW = "8988f685-2b8c-4a09-9955-150426265d32"
 
 NOISE = textwrap.dedent(
     '''
@@ -57,17 +56,12 @@ NOISE = textwrap.dedent(
 )
 
 
-def text_of(result: CallToolResult) -> str:
-    assert result.content and isinstance(result.content[0], TextContent)
-    return result.content[0].text
-
-
 async def misbehaving_session(client: GuardedClient, state: SandboxState) -> list[CallToolResult]:
     """Tool calls that meet every fault at least once; returns the results."""
     results = [await client.call_tool("list_workflows", {})]
     state.faults.append(Fault("502", "execute"))
-    results.append(await client.call_tool("execute_workflow", {"workflow_id": WORKFLOW}))
-    started = await client.call_tool("execute_workflow", {"workflow_id": WORKFLOW, "params": {"param1": "a"}})
+    results.append(await client.call_tool("execute_workflow", {"workflow_id": EXAMPLE_ID}))
+    started = await client.call_tool("execute_workflow", {"workflow_id": EXAMPLE_ID, "params": {"param1": "a"}})
     results.append(started)
     run_id = (started.structured_content or {})["id"]
     for kind in ("500", "503", "504", "429", "reset", "garbage", "html"):

@@ -12,34 +12,18 @@ from typing import Any
 import anyio
 import pytest
 from mcp import MCPError
-from mcp.types import CallToolResult
 
-from tests.conftest import GuardedClient
+from tests.conftest import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, data_of, text_of
 from wave_mcp.sandbox import DEMO_WORKFLOWS, Fault, SandboxState
 
 pytestmark = pytest.mark.anyio
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
 LISTED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
-EXAMPLE_ID = "8988f685-2b8c-4a09-9955-150426265d32"
-EXAMPLE_PARAMS = {"param1": "value 1", "param2": "value 2"}
 LONG_RUN = {"workflow_id": "timer", "params": {"seconds": 1000}}
 """A run that outlasts every test (100 s at the tests' time scale)."""
 
 Progress = list[tuple[float, float | None, str | None]]
-
-
-def text_of(result: CallToolResult) -> str:
-    """The result's text content, joined."""
-    return "\n".join(getattr(block, "text", "") for block in result.content)
-
-
-def data_of(result: CallToolResult) -> dict[str, Any]:
-    """The structured content of a successful result."""
-    assert not result.is_error, text_of(result)
-    content: dict[str, Any] | None = result.structured_content
-    assert content is not None
-    return content
 
 
 async def start(client: GuardedClient, **arguments: Any) -> dict[str, Any]:
