@@ -130,22 +130,35 @@ def _next_step(
     return step
 
 
-def run_report(run: Run, *, max_chars: int, offset: int = 0, pointer: str | None = None) -> RunReport:
-    """The run, with its result bounded to `max_chars` characters (paged from `offset`, below `pointer`)."""
+def _report_fields(
+    run: Run,
+    *,
+    max_chars: int,
+    offset: int = 0,
+    pointer: str | None = None,
+    timed_out: bool = False,
+    waited: float | None = None,
+) -> dict[str, Any]:
+    """The fields of a RunReport: the run shown bounded, and the next step for the model."""
     result, page = _bounded_result(run.result, max_chars=max_chars, offset=offset, pointer=pointer)
     shown = _shown(run)
-    return RunReport(
-        id=shown.id,
-        status=shown.status,
-        workflow_id=shown.workflow_id,
-        workflow_name=shown.workflow_name,
-        started_at=shown.started_at,
-        params=_bounded_mapping(run.params),
-        result=result,
-        result_page=page,
-        other=_bounded_mapping(run.other) or {},
-        next_step=_next_step(shown, page, False, None, pointer),
-    )
+    return {
+        "id": shown.id,
+        "status": shown.status,
+        "workflow_id": shown.workflow_id,
+        "workflow_name": shown.workflow_name,
+        "started_at": shown.started_at,
+        "params": _bounded_mapping(run.params),
+        "result": result,
+        "result_page": page,
+        "other": _bounded_mapping(run.other) or {},
+        "next_step": _next_step(shown, page, timed_out, waited, pointer),
+    }
+
+
+def run_report(run: Run, *, max_chars: int, offset: int = 0, pointer: str | None = None) -> RunReport:
+    """The run, with its result bounded to `max_chars` characters (paged from `offset`, below `pointer`)."""
+    return RunReport(**_report_fields(run, max_chars=max_chars, offset=offset, pointer=pointer))
 
 
 def _shown(run: Run) -> Run:
@@ -163,12 +176,8 @@ def _shown(run: Run) -> Run:
 
 def wait_report(outcome: WaitOutcome, *, max_chars: int) -> WaitReport:
     """The run after a wait, with the wait's own figures."""
-    base = run_report(outcome.run, max_chars=max_chars)
-    page = base.result_page
     return WaitReport(
-        **base.model_dump(exclude={"next_step", "result_page"}),
-        result_page=page,
-        next_step=_next_step(_shown(outcome.run), page, outcome.timed_out, outcome.elapsed),
+        **_report_fields(outcome.run, max_chars=max_chars, timed_out=outcome.timed_out, waited=outcome.elapsed),
         timed_out=outcome.timed_out,
         elapsed_seconds=round(outcome.elapsed, 2),
         polls=outcome.polls,

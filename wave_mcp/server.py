@@ -205,7 +205,6 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             catalog.check_params(workflow_id, params, tool=tool)
             run = await state.client.execute(workflow_id, params)
         remaining = wait_seconds - (time.monotonic() - began)  # the call as a whole keeps to wait_seconds
-        report = run_report(run, max_chars=max_chars)
         if remaining > 0 and run.is_running:
             try:
                 return _result(await waited(ctx, run.id, remaining, last_seen=run), secrets())
@@ -214,17 +213,14 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
                     f"The run was started, but waiting for it failed: {exc} Do not start the workflow again: call "
                     f"wait_for_run or get_run with run_id '{run.id}'."
                 )
-                waited_for = round(time.monotonic() - began, 2)
-                failed = WaitReport(
-                    **report.model_dump(exclude={"next_step"}),
-                    next_step=step,
-                    timed_out=True,
-                    elapsed_seconds=waited_for,
-                    polls=0,
-                )
+                outcome = waiting.WaitOutcome(run=run, timed_out=True, elapsed=time.monotonic() - began, polls=0)
+                failed = wait_report(outcome, max_chars=max_chars).model_copy(update={"next_step": step})
                 return _result(failed, secrets())
-        timed_out = wait_seconds > 0 and run.is_running
-        return _result(WaitReport(**report.model_dump(), timed_out=timed_out, elapsed_seconds=0.0, polls=0), secrets())
+        started = waiting.WaitOutcome(run=run, timed_out=False, elapsed=0.0, polls=0)
+        report = wait_report(started, max_chars=max_chars)
+        if wait_seconds > 0 and run.is_running:  # the POST alone used up the wait
+            report = report.model_copy(update={"timed_out": True})
+        return _result(report, secrets())
 
     offered = [entry for entry in catalog.entries if guard.allows(entry.id)]
     if settings.workflow_tools and not catalog.entries:
