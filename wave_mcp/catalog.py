@@ -22,8 +22,8 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
 
-from wave_mcp.client import check_id
 from wave_mcp.errors import ConfigError, InvalidInputError
+from wave_mcp.limits import check_id
 from wave_mcp.models import Workflow, WorkflowInfo
 
 if TYPE_CHECKING:  # jsonschema is imported only when a catalog is loaded: it costs ~40 ms at start

@@ -48,11 +48,9 @@ def run_check(overrides: dict[str, Any]) -> int:
 async def _reach(settings: Settings) -> int:
     transport = None
     if settings.sandbox:
-        import httpx2
+        from wave_mcp.sandbox import in_process_transport
 
-        from wave_mcp.sandbox import create_app
-
-        transport = httpx2.ASGITransport(app=create_app())
+        transport = in_process_transport()
     print(f"Reaching {settings.api_url} ...")
     async with WaveClient.open(settings, transport=transport) as client:
         try:

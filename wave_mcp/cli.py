@@ -99,10 +99,10 @@ def _serve(overrides: dict[str, Any], args: argparse.Namespace) -> None:
         raise ConfigError("WAVE_API_KEY is not set: callers' own keys (WAVE_MCP_HTTP_CALLER_KEYS) work only over HTTP")
     configure_logging(settings.log_level, settings.secrets())
     transport = None
-    if settings.sandbox:
-        from wave_mcp.sandbox import SandboxTransport, create_app
+    if settings.sandbox:  # imported only then: the sandbox costs start-up time
+        from wave_mcp.sandbox import in_process_transport
 
-        transport = SandboxTransport(app=create_app())
+        transport = in_process_transport()
     if http:
         from wave_mcp.http import serve_http
 

@@ -23,6 +23,7 @@ __all__ = [
     "SANDBOX_API_URL",
     "Settings",
     "example_catalog_path",
+    "is_loopback",
     "load_settings",
     "setting_sources",
 ]
@@ -186,7 +187,7 @@ def validate_api_url(value: str) -> str:
         raise ValueError("WAVE_API_URL must not contain a user name or password; put the key in WAVE_API_KEY")
     if parts.query or parts.fragment:
         raise ValueError("WAVE_API_URL must not have a query string or fragment")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(
             f"WAVE_API_URL uses plain http to {parts.hostname}: use https "
             "(plain http is allowed only for loopback hosts such as 127.0.0.1)"
@@ -194,11 +195,13 @@ def validate_api_url(value: str) -> str:
     return value.strip().rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
+def is_loopback(host: str) -> bool:
+    """True for an address or name (IPv6 in brackets or not) that only this machine can reach."""
+    bare = host.strip("[]").lower()
+    if bare in LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(bare).is_loopback
     except ValueError:
         return False
 

@@ -41,6 +41,7 @@ __all__ = [
     "SandboxState",
     "SandboxTransport",
     "create_app",
+    "in_process_transport",
     "wave_timestamp",
 ]
 
@@ -284,6 +285,11 @@ class SandboxTransport(httpx2.ASGITransport):
             raise httpx2.ReadTimeout("sandbox: no answer within the read timeout", request=request) from None
         except ConnectionError as exc:
             raise httpx2.ReadError(f"sandbox: {exc}", request=request) from None
+
+
+def in_process_transport() -> SandboxTransport:
+    """The sandbox served in this process, as `--sandbox` uses it (serve and check alike)."""
+    return SandboxTransport(app=create_app())
 
 
 async def _fault_response(fault: Fault, request: Request) -> Response:
