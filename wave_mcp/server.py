@@ -203,26 +203,14 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
 
 
 def _add_tools(server: MCPServer[RunService], settings: Settings) -> None:
-    """The four tools; `execute_workflow` only when the server may start runs. Their bounds depend on settings."""
-    WaitSeconds = Annotated[
-        float,
-        Field(
-            description=f"How long to wait for the run to finish, in seconds (0 to {settings.wait_max:g}). Keep it "
-            "under about 50 s: many clients cut a tool call at 60 s.",
-            ge=0,
-            le=settings.wait_max,
-        ),
-    ]
-    Timeout = Annotated[
-        float,
-        Field(
-            description=f"Longest time to wait, in seconds (default {settings.wait_default:g}, at most "
-            f"{settings.wait_max:g}). Keep it under about 50 s: many clients cut a tool call at 60 s.",
-            ge=0,
-            le=settings.wait_max,
-        ),
-    ]
+    """The four tools, `execute_workflow` only when the server may start runs; their bounds depend on settings."""
+    _add_list_workflows(server)
+    if not settings.read_only:
+        _add_execute_workflow(server, settings)
+    _add_run_readers(server, settings)
 
+
+def _add_list_workflows(server: MCPServer[RunService]) -> None:
     @server.tool(title="List workflows", annotations=READ_ONLY)
     @_described
     async def list_workflows(ctx: Ctx, query: Query = None) -> WorkflowList:
@@ -232,25 +220,45 @@ def _add_tools(server: MCPServer[RunService], settings: Settings) -> None:
         with _tool_errors():
             return await _service(ctx).list_workflows(query)
 
-    if not settings.read_only:
 
-        @server.tool(title="Execute workflow", annotations=_starts_runs())
-        @_described
-        async def execute_workflow(
-            ctx: Ctx,
-            workflow_id: WorkflowId,
-            params: Params = {},  # noqa: B006 - the SDK copies defaults into each call's validated arguments
-            wait_seconds: WaitSeconds = 0,
-        ) -> Annotated[CallToolResult, WaitReport]:
-            """Start a new run of a Wave workflow with the given parameters and return the run: its `id` and
-            `status`. Every call starts another run, so never call it to check on a run: use wait_for_run or
-            get_run with the returned id. Set `wait_seconds` (e.g. 20) to wait for the result in the same call; if
-            the run is still `running` after that, call wait_for_run."""
-            with _tool_errors():
-                started = _service(ctx).start(
-                    workflow_id, params, wait_seconds=wait_seconds, on_progress=_progress(ctx)
-                )
-                return _result(await started)
+def _add_execute_workflow(server: MCPServer[RunService], settings: Settings) -> None:
+    WaitSeconds = Annotated[
+        float,
+        Field(
+            description=f"How long to wait for the run to finish, in seconds (0 to {settings.wait_max:g}). Keep it "
+            "under about 50 s: many clients cut a tool call at 60 s.",
+            ge=0,
+            le=settings.wait_max,
+        ),
+    ]
+
+    @server.tool(title="Execute workflow", annotations=_starts_runs())
+    @_described
+    async def execute_workflow(
+        ctx: Ctx,
+        workflow_id: WorkflowId,
+        params: Params = {},  # noqa: B006 - the SDK copies defaults into each call's validated arguments
+        wait_seconds: WaitSeconds = 0,
+    ) -> Annotated[CallToolResult, WaitReport]:
+        """Start a new run of a Wave workflow with the given parameters and return the run: its `id` and
+        `status`. Every call starts another run, so never call it to check on a run: use wait_for_run or get_run
+        with the returned id. Set `wait_seconds` (e.g. 20) to wait for the result in the same call; if the run is
+        still `running` after that, call wait_for_run."""
+        with _tool_errors():
+            started = _service(ctx).start(workflow_id, params, wait_seconds=wait_seconds, on_progress=_progress(ctx))
+            return _result(await started)
+
+
+def _add_run_readers(server: MCPServer[RunService], settings: Settings) -> None:
+    Timeout = Annotated[
+        float,
+        Field(
+            description=f"Longest time to wait, in seconds (default {settings.wait_default:g}, at most "
+            f"{settings.wait_max:g}). Keep it under about 50 s: many clients cut a tool call at 60 s.",
+            ge=0,
+            le=settings.wait_max,
+        ),
+    ]
 
     @server.tool(title="Get run", annotations=READ_ONLY)
     @_described

@@ -64,6 +64,22 @@ class Seen:
         return self.age + max(moment - self.at, 0.0)
 
 
+class _Progress:
+    """Tells `on_progress` (if any) a message, with progress in seconds since the wait began, strictly increasing."""
+
+    def __init__(self, on_progress: OnProgress | None, *, budget: float, clock: Callable[[], float]) -> None:
+        self._on_progress = on_progress
+        self._budget = budget
+        self._clock = clock
+        self._start = clock()
+        self._last = 0.0
+
+    async def __call__(self, message: str) -> None:
+        if self._on_progress is not None:
+            self._last = max(round(self._clock() - self._start, 2), self._last + 0.01)
+            await self._on_progress(self._last, max(self._budget, self._last) or None, message)
+
+
 @dataclass(frozen=True)
 class WaitOutcome:
     """How a wait ended: the run as last seen (and its age then), and whether the deadline came first."""
@@ -107,14 +123,8 @@ async def wait_for_run(
     age_at_start = since.age_at(start) if since is not None else None
     pause = max(0.0, schedule.interval(since.age) - (start - since.at)) if since is not None else 0.0
     polls = 0
-    last_progress = 0.0
     last_error: WaveError | None = None
-
-    async def report(message: str) -> None:
-        nonlocal last_progress
-        if on_progress is not None:
-            last_progress = max(round(clock() - start, 2), last_progress + 0.01)
-            await on_progress(last_progress, max(budget, last_progress) or None, message)
+    report = _Progress(on_progress, budget=budget, clock=clock)
 
     while True:
         if pause > 0:
@@ -123,16 +133,11 @@ async def wait_for_run(
                 break
             await sleep(min(pause, remaining))
         polls += 1
-        with anyio.move_on_after(max(deadline - clock(), 0.0) + POLL_GRACE) as scope:
-            try:
-                run = await get_run(deadline)
-                last_error = None
-            except WaveError as exc:
-                if not exc.transient:
-                    raise
-                last_error = exc
-        if scope.cancelled_caught:
+        answer = await _poll(get_run, deadline, clock)
+        if answer is None:
             break
+        last_error = answer if isinstance(answer, WaveError) else None
+        run = answer if isinstance(answer, Run) else run
         elapsed = clock() - start
         if age_at_start is None and last_error is None and run is not None:
             age_at_start = max(run_age(run) - elapsed, 0.0)
@@ -154,3 +159,15 @@ async def wait_for_run(
         )
     elapsed = clock() - start
     return WaitOutcome(run=run, timed_out=True, elapsed=elapsed, polls=polls, age=(age_at_start or 0.0) + elapsed)
+
+
+async def _poll(get_run: GetRun, deadline: float, clock: Callable[[], float]) -> Run | WaveError | None:
+    """One read, cut off POLL_GRACE after the deadline: the run, a transient error, or None when cut off."""
+    with anyio.move_on_after(max(deadline - clock(), 0.0) + POLL_GRACE):
+        try:
+            return await get_run(deadline)
+        except WaveError as exc:
+            if not exc.transient:
+                raise
+            return exc
+    return None
