@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -29,12 +30,31 @@ from wave_mcp.redact import Secrets
 from wave_mcp.reports import bounded_listing, run_report, wait_report
 from wave_mcp.waiting import OnProgress, PollSchedule, Seen, WaitOutcome, run_age, wait_for_run
 
-__all__ = ["REMEMBERED_RUNS", "RunService"]
+__all__ = ["REMEMBERED_RUNS", "Look", "RunService"]
 
 REMEMBERED_RUNS = 2048
 """How many runs the service remembers (their workflow, and how they were last seen while running)."""
 
 Report = TypeVar("Report", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look at a run for a caller that follows it by itself (an MCP task, the run card) instead of waiting.
+
+    `report` is the run as a wait would report it now, or None when the API did not answer (a transient failure:
+    look again later); `next_look` is the pause the adaptive schedule asks before the next look, in seconds.
+    """
+
+    report: WaitReport | None
+    message: str
+    next_look: float
+    age: float
+
+    @property
+    def running(self) -> bool:
+        """True while the run may still change (or its state is not known)."""
+        return self.report is None or self.report.status.strip().lower() == "running"
 
 
 class RunService:
@@ -155,6 +175,37 @@ class RunService:
         with self._masked_errors():
             return await self._wait(run_id, seconds, since=self._last_seen(run_id), on_progress=on_progress)
 
+    async def look(self, run_id: str, *, started: float | None = None) -> Look:
+        """One read of a run that the caller follows by itself, with how long to pause before the next look.
+
+        The pause follows the adaptive schedule (so a caller honouring it reads no more often than `wait` would),
+        from the run's age: as this caller last saw it, else from its start time, else since `started` (a
+        `time.time()` value, e.g. when a task was made). A transient API failure is a look without a report.
+        Other failures raise WaveError, masked.
+        """
+        seen = self._last_seen(run_id)
+        with self._masked_errors():
+            try:
+                run = await self._read(run_id)
+            except WaveError as exc:
+                if not exc.transient:
+                    raise
+                return Look(None, "the Wave API is not answering; retrying", self._schedule.min_interval, 0.0)
+        if seen is not None:
+            age = seen.age_at(self._clock())
+        else:
+            age = run_age(run) or (max(time.time() - started, 0.0) if started is not None else 0.0)
+        outcome = WaitOutcome(run=run, timed_out=run.is_running, elapsed=age, polls=1, age=age)
+        report = self._masked(wait_report(outcome, max_chars=self._max_chars))
+        state = f"running for {age:.0f} s" if run.is_running else f"{run.status} after {age:.0f} s"
+        return Look(report, self._secrets.text(state), self._schedule.interval(age), age)
+
+    def next_look(self, run_id: str) -> float:
+        """Seconds before a caller that follows the run by itself should look again: the adaptive schedule's pause
+        for the run's age as this caller last saw it (a run just started is young)."""
+        seen = self._last_seen(run_id)
+        return self._schedule.interval(seen.age_at(self._clock()) if seen is not None else 0.0)
+
     # ---- reading and waiting --------------------------------------------------------------------------------
 
     async def _read(self, run_id: str, deadline: float | None = None) -> Run:
@@ -165,7 +216,9 @@ class RunService:
             run = run.model_copy(
                 update={"workflow_id": run.workflow_id or known[0], "workflow_name": run.workflow_name or known[1]}
             )
-        self._note(Seen(run=run, at=self._clock(), age=run_age(run)))
+        now = self._clock()
+        seen = self._last_seen(run.id)
+        self._note(Seen(run=run, at=now, age=seen.age_at(now) if seen is not None else run_age(run)))
         return run
 
     async def _wait(

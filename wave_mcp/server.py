@@ -2,13 +2,13 @@
 prompt.
 
 Everything here translates: MCP arguments to RunService calls, its reports to tool results, WaveError to ToolError
-(at one place, `_tool_errors`), and progress to `ctx.report_progress`. The behaviour lives in the run service.
+(`results`), and progress to `ctx.report_progress`. The behaviour lives in the run service.
 """
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any, TypeVar
 
 import httpx2
@@ -16,7 +16,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import ConfigDict, Field
 
 from wave_mcp import __version__, guide
@@ -26,8 +26,9 @@ from wave_mcp.errors import WaveError
 from wave_mcp.guard import Guard
 from wave_mcp.limits import MAX_ID_LENGTH
 from wave_mcp.models import RunReport, WaitReport, WorkflowList
-from wave_mcp.reports import render_text
+from wave_mcp.results import tool_errors, tool_result
 from wave_mcp.runs import RunService
+from wave_mcp.tasks import RunTasks
 from wave_mcp.waiting import OnProgress
 
 __all__ = ["build_server"]
@@ -93,27 +94,10 @@ def _starts_runs(safe: bool | None = None) -> ToolAnnotations:
     return ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 
 
-@contextmanager
-def _tool_errors() -> Iterator[None]:
-    """Every WaveError becomes a ToolError, whose message the model reads (other exceptions are masked)."""
-    try:
-        yield
-    except WaveError as exc:
-        raise ToolError(str(exc)) from None
-
-
 def _described(fn: ToolFn) -> ToolFn:
     """Make the docstring one paragraph: the tool's description as the model reads it, free of source layout."""
     fn.__doc__ = " ".join((fn.__doc__ or "").split())
     return fn
-
-
-def _result(report: RunReport) -> CallToolResult:
-    """The tool result: the text for the model and the structured content (the service masked both)."""
-    return CallToolResult(
-        content=[TextContent(type="text", text=render_text(report))],
-        structured_content=report.model_dump(mode="json"),
-    )
 
 
 def _service(ctx: Ctx) -> RunService:
@@ -140,11 +124,11 @@ def _typed_tool(entry: CatalogEntry, *, wait_max: float) -> Tool:
     async def run_typed(ctx: Ctx, arguments: dict[str, Any]) -> Annotated[CallToolResult, WaitReport]:
         params = dict(arguments)
         wait = _wait_seconds(params.pop(WAIT_ARGUMENT, default_wait), wait_max)
-        with _tool_errors():
+        with tool_errors():
             report = await _service(ctx).start(
                 entry.id, params, wait_seconds=wait, tool=entry.tool, on_progress=_progress(ctx)
             )
-        return _result(report)
+        return tool_result(report)
 
     tool = Tool.from_function(
         run_typed,
@@ -186,6 +170,8 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             yield service
 
     note = READ_ONLY_NOTE if settings.read_only else TYPED_TOOLS_NOTE if typed else ""
+    starters = [] if settings.read_only else ["execute_workflow", *tools.values()]
+    tasks = RunTasks({"wait_for_run": "timeout_seconds"} | dict.fromkeys(starters, WAIT_ARGUMENT))
     server: MCPServer[RunService] = MCPServer(
         "wave",
         title="Wave workflows",
@@ -194,6 +180,8 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         lifespan=lifespan,
         log_level=settings.log_level,
         tools=[_typed_tool(entry, wait_max=settings.wait_max) for entry in typed],
+        extensions=[tasks],
+        middleware=[tasks.middleware],
     )
     _add_tools(server, settings)
     _add_resources(server, offered, tools, guard)
@@ -217,7 +205,7 @@ def _add_list_workflows(server: MCPServer[RunService]) -> None:
         """List the Wave workflows you can run: each one's id, name and description, and where documented the
         parameters it expects and what its result holds. Call this first to find the `workflow_id` (and the
         `params`) for execute_workflow."""
-        with _tool_errors():
+        with tool_errors():
             return await _service(ctx).list_workflows(query)
 
 
@@ -244,9 +232,9 @@ def _add_execute_workflow(server: MCPServer[RunService], settings: Settings) -> 
         `status`. Every call starts another run, so never call it to check on a run: use wait_for_run or get_run
         with the returned id. Set `wait_seconds` (e.g. 20) to wait for the result in the same call; if the run is
         still `running` after that, call wait_for_run."""
-        with _tool_errors():
+        with tool_errors():
             started = _service(ctx).start(workflow_id, params, wait_seconds=wait_seconds, on_progress=_progress(ctx))
-            return _result(await started)
+            return tool_result(await started)
 
 
 def _add_run_readers(server: MCPServer[RunService], settings: Settings) -> None:
@@ -268,8 +256,8 @@ def _add_run_readers(server: MCPServer[RunService], settings: Settings) -> None:
         """Read a run's status now and, once it has finished, its result. Returns at once: to wait until the run
         finishes use wait_for_run. A large result comes in slices: pass `result_offset` (from
         `result_page.next_offset`) for the next one, or `result_pointer` to pick one part."""
-        with _tool_errors():
-            return _result(await _service(ctx).get(run_id, offset=result_offset, pointer=result_pointer))
+        with tool_errors():
+            return tool_result(await _service(ctx).get(run_id, offset=result_offset, pointer=result_pointer))
 
     @server.tool(title="Wait for run", annotations=READ_ONLY)
     @_described
@@ -279,8 +267,8 @@ def _add_run_readers(server: MCPServer[RunService], settings: Settings) -> None:
         """Wait until a run finishes (its status is no longer `running`) or `timeout_seconds` pass, reporting
         progress meanwhile, and return the run with its result. If `timed_out` is true the run is still working:
         call wait_for_run again (it starts nothing new). A `failed` status is a normal answer: report it."""
-        with _tool_errors():
-            return _result(await _service(ctx).wait(run_id, timeout_seconds, on_progress=_progress(ctx)))
+        with tool_errors():
+            return tool_result(await _service(ctx).wait(run_id, timeout_seconds, on_progress=_progress(ctx)))
 
 
 def _add_resources(
