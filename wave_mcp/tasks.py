@@ -29,6 +29,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, RequestParams
+from mcp_types.jsonrpc import MISSING_REQUIRED_CLIENT_CAPABILITY
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
@@ -141,6 +142,7 @@ class RunTasks(Extension):
     # ---- tasks/get, tasks/result, tasks/cancel --------------------------------------------------------------
 
     async def _get(self, ctx: Service, params: TaskParams) -> dict[str, Any]:
+        _require_tasks(ctx)
         run_id, created = _parse(params.task_id)
         look = await _look(ctx, params.task_id, run_id, created)
         if isinstance(look, WaveError):  # a permanent failure: the result the blocking tool would have given
@@ -169,6 +171,7 @@ class RunTasks(Extension):
 
     async def _cancel(self, ctx: Service, params: TaskParams) -> dict[str, Any]:
         """Acknowledged; the run goes on (the Wave API cannot stop one), and later looks at the task say so."""
+        _require_tasks(ctx)
         run_id, created = _parse(params.task_id)
         self._cancelled[params.task_id] = None
         while len(self._cancelled) > REMEMBERED_CANCELS:
@@ -241,6 +244,16 @@ def _declares_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:
     capabilities = meta.get(CLIENT_CAPABILITIES) if isinstance(meta, Mapping) else None
     extensions = capabilities.get("extensions") if isinstance(capabilities, Mapping) else None
     return isinstance(extensions, Mapping) and TASKS_EXTENSION in extensions
+
+
+def _require_tasks(ctx: ServerRequestContext[Any, Any]) -> None:
+    """`tasks/*` from a 2026-07-28 client that did not declare the extension on the request: -32021."""
+    if not _legacy_era(ctx) and not _declares_tasks(ctx):
+        raise MCPError(
+            code=MISSING_REQUIRED_CLIENT_CAPABILITY,
+            message=f"Missing required client capability: declare the extension {TASKS_EXTENSION!r}",
+            data={"requiredCapabilities": {"extensions": {TASKS_EXTENSION: {}}}},
+        )
 
 
 def _with_legacy_capability(result: HandlerResult) -> HandlerResult:
