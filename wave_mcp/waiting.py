@@ -69,6 +69,11 @@ def run_age(run: Run, now: datetime | None = None) -> float:
     return age if 0.0 <= age <= MAX_TRUSTED_AGE else 0.0
 
 
+def _total(budget: float, progress: float) -> float | None:
+    """The progress total: the wait's budget to a hundredth of a second, never below the progress reached."""
+    return max(round(budget, 2), progress) or None
+
+
 async def wait_for_run(
     get_run: GetRun,
     *,
@@ -127,15 +132,13 @@ async def wait_for_run(
             if on_progress is not None:
                 last_progress = max(round(elapsed, 2), last_progress + 0.01)
                 await on_progress(
-                    last_progress, max(budget, last_progress) or None, f"{run.status} after {age:.0f} s, poll {polls}"
+                    last_progress, _total(budget, last_progress), f"{run.status} after {int(age)} s, poll {polls}"
                 )
             return WaitOutcome(run=run, timed_out=False, elapsed=elapsed, polls=polls)
         if on_progress is not None:
             state = "running" if last_error is None else "API not answering, retrying"
             last_progress = max(round(elapsed, 2), last_progress + 0.01)
-            await on_progress(
-                last_progress, max(budget, last_progress) or None, f"{state} for {age:.0f} s, poll {polls}"
-            )
+            await on_progress(last_progress, _total(budget, last_progress), f"{state} for {int(age)} s, poll {polls}")
         if clock() >= deadline:
             break
         pause = schedule.interval(age)
