@@ -40,13 +40,16 @@ def test_check_labels_what_the_sandbox_forces(tmp_path: Path) -> None:
     rows = {line.split()[0]: line for line in table_rows(result.stdout)}
     for name in ("WAVE_API_KEY", "WAVE_API_URL", "WAVE_CATALOG"):
         assert rows[name].endswith("(--sandbox)"), rows[name]
+    blank = wave_mcp("check", "--sandbox", cwd=tmp_path, WAVE_CATALOG="")
+    assert next(row for row in table_rows(blank.stdout) if row.split()[0] == "WAVE_CATALOG").endswith("(--sandbox)")
     assert rows["WAVE_SANDBOX"].endswith("(flag)")
     assert rows["WAVE_WAIT_MAX"].endswith("(default)")
 
 
 def test_check_keeps_a_catalog_given_with_the_sandbox_as_given(tmp_path: Path) -> None:
     """With --sandbox and a catalog of one's own, the catalog's source is where it was given."""
-    catalog = ROOT / "wave_mcp" / "examples" / "catalog.toml"
+    catalog = tmp_path / "mine.toml"
+    catalog.write_bytes((ROOT / "wave_mcp" / "examples" / "catalog.toml").read_bytes())
     result = wave_mcp("check", "--sandbox", cwd=tmp_path, WAVE_CATALOG=str(catalog))
     rows = {line.split()[0]: line for line in table_rows(result.stdout)}
     assert rows["WAVE_CATALOG"].endswith("(environment)")

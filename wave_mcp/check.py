@@ -10,7 +10,7 @@ import anyio
 
 from wave_mcp.catalog import load_catalog
 from wave_mcp.client import WaveClient
-from wave_mcp.config import MISSING_KEY, Settings, load_settings, setting_sources
+from wave_mcp.config import MISSING_KEY, Settings, example_catalog_path, load_settings, setting_sources
 from wave_mcp.errors import WaveError
 from wave_mcp.logs import configure_logging
 
@@ -24,7 +24,7 @@ def masked(secret: str) -> str:
 
 
 SANDBOX_FORCED = ("api_key", "api_url")
-"""Settings that `--sandbox` sets whatever else says (the catalog only when none is given)."""
+"""Settings that `--sandbox` sets whatever else says (and the example catalog when no other is given)."""
 
 
 def _show(value: Any) -> str:
@@ -37,7 +37,7 @@ def settings_table(settings: Settings, overrides: dict[str, Any]) -> list[tuple[
     """Each setting as (variable, value as shown, where it came from); the key masked or marked as missing."""
     sources = setting_sources(overrides)
     if settings.sandbox:
-        forced = [*SANDBOX_FORCED, *(["catalog"] if sources["catalog"] == "default" else [])]
+        forced = [*SANDBOX_FORCED, *(["catalog"] if settings.catalog == example_catalog_path() else [])]
         sources.update(dict.fromkeys(forced, "--sandbox"))
     rows: list[tuple[str, str, str]] = []
     for name in Settings.model_fields:
