@@ -63,12 +63,12 @@ clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # MCP Bundle (one-click install in Claude Desktop): dist/wave-mcp-<version>.mcpb, checked and packed by npm's mcpb,
-# installed into .tools/node like the Inspector. Only the standard library runs here (bundle/build.py).
+# installed into .tools/node like the Inspector; uv (test extra) locks the versions the host installs. See bundle/build.py.
 MCPB := @anthropic-ai/mcpb@2.1.2
 .PHONY: bundle
 
-bundle: $(TOOLS)/mcpb.stamp
-	PATH="$(CURDIR)/$(TOOLS)/node/node_modules/.bin:$$PATH" $(PYTHON) bundle/build.py --out dist
+bundle: install-test $(TOOLS)/mcpb.stamp
+	PATH="$(CURDIR)/$(TOOLS)/node/node_modules/.bin:$$PATH" $(BIN)/python bundle/build.py --out dist
 
 $(TOOLS)/mcpb.stamp: Makefile
 	@if command -v $(NPM) >/dev/null 2>&1; then \

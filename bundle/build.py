@@ -1,15 +1,20 @@
-"""`make bundle`: stage the MCP Bundle's files, check the manifest with mcpb, pack `dist/wave-mcp-<version>.mcpb`.
+"""`make bundle`: stage the MCP Bundle's files, lock them, check the manifest with mcpb, pack
+`dist/wave-mcp-<version>.mcpb`.
 
-    python bundle/build.py [--mcpb PATH] [--out DIR]
+    python bundle/build.py [--mcpb PATH] [--uv PATH] [--out DIR]
 
-The bundle is of the `uv` server type: it carries the source and `pyproject.toml`, and the host (Claude Desktop)
-installs the dependencies with uv on the user's machine. Only the standard library is used here.
+The bundle is of the `uv` server type: it carries the source, a trimmed `pyproject.toml` and a `uv.lock`, and the
+host (Claude Desktop) installs exactly the locked dependencies with `uv run --frozen --no-editable` on the user's
+machine (not editable: that would need `editables` besides hatchling). Only the standard library runs here, plus
+the mcpb and uv commands.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,9 +25,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "bundle"
-PROJECT_FILES = ("pyproject.toml", "README.md", "LICENSE")
-"""Besides the package: what uv needs to build and install the project (hatchling reads the readme and licence)."""
+PROJECT_FILES = ("README.md", "LICENSE")
+"""Besides the package and pyproject.toml: what hatchling reads when uv builds the project on the user's machine."""
+PYPROJECT_TABLES = ("build-system", "project", "project.scripts", "project.urls", "tool.hatch.build.targets.wheel")
+"""The tables of pyproject.toml the bundle keeps: no extras (uv would resolve the test tools and agent frameworks
+for its lock on the user's machine), no tool settings."""
 DEFAULT_MCPB = ROOT / ".tools" / "node" / "node_modules" / ".bin" / "mcpb"
+DEFAULT_UV = Path(shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv") or "uv")
+"""uv beside this interpreter (the venv's, from the test extra), else on PATH."""
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
@@ -49,8 +59,26 @@ def stage(into: Path) -> Path:
         shutil.copy2(HERE / name, into / name)
     for name in PROJECT_FILES:
         shutil.copy2(ROOT / name, into / name)
+    (into / "pyproject.toml").write_text(bundle_pyproject((ROOT / "pyproject.toml").read_text(encoding="utf-8")))
     shutil.copytree(ROOT / "wave_mcp", into / "wave_mcp", ignore=SKIPPED)
     return into / "manifest.json"
+
+
+def bundle_pyproject(text: str) -> str:
+    """pyproject.toml with only the tables in PYPROJECT_TABLES; the project's dependencies are unchanged."""
+    kept: list[str] = []
+    keep = True
+    for line in text.splitlines(keepends=True):
+        header = re.match(r"^\[\[?([^\]]+)\]\]?\s*$", line)
+        if header:
+            keep = header[1].strip() in PYPROJECT_TABLES
+        if keep:
+            kept.append(line)
+    trimmed = "".join(kept)
+    expected = {key: value for key, value in tomllib.loads(text)["project"].items() if key != "optional-dependencies"}
+    if tomllib.loads(trimmed)["project"] != expected:
+        raise BundleError("pyproject.toml lost part of [project] when trimmed for the bundle: check bundle_pyproject")
+    return trimmed
 
 
 def mcpb(command: Path, *args: str) -> str:
@@ -63,14 +91,32 @@ def mcpb(command: Path, *args: str) -> str:
     return done.stdout
 
 
-def build(out: Path, command: Path = DEFAULT_MCPB) -> Path:
-    """Stage (in a temporary directory), validate and pack; return the path of the .mcpb file."""
+def lock(staged: Path, uv: Path) -> None:
+    """Write the bundle's uv.lock (from the package index), so that the host installs exactly these versions."""
+    if not uv.exists():
+        raise BundleError(f"{uv} is not installed: `pip install uv` (it is in the test extra), or pass --uv")
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    done = subprocess.run(
+        [str(uv), "lock", "--quiet", "--directory", str(staged)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BundleError(f"uv lock failed:\n{done.stderr}")
+
+
+def build(out: Path, command: Path = DEFAULT_MCPB, uv: Path = DEFAULT_UV) -> Path:
+    """Stage (in a temporary directory), lock, validate and pack; return the path of the .mcpb file."""
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"wave-mcp-{project_version()}.mcpb"
     target.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="wave-mcp-bundle-") as scratch:
         staged = Path(scratch) / "wave-mcp"
         manifest = stage(staged)
+        lock(staged, uv)
         mcpb(command, "validate", str(manifest))
         mcpb(command, "pack", str(staged), str(target))
     if not target.is_file():
@@ -82,10 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Build the bundle; print where it is and its size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--mcpb", type=Path, default=DEFAULT_MCPB, help=f"the mcpb CLI (default: {DEFAULT_MCPB})")
+    parser.add_argument("--uv", type=Path, default=DEFAULT_UV, help=f"uv, to lock the versions (default: {DEFAULT_UV})")
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="output directory (default: dist)")
     args = parser.parse_args(argv)
     try:
-        target = build(args.out.resolve(), args.mcpb)
+        target = build(args.out.resolve(), args.mcpb, args.uv)
     except BundleError as exc:
         print(f"bundle: {exc}", file=sys.stderr)
         return 1
