@@ -21,7 +21,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from tests.conftest import ROOT
+from tests.conftest import EXAMPLE_ID, EXAMPLE_PARAMS, ROOT
 from tests.external import node_tool
 from wave_mcp import __version__
 
@@ -160,10 +160,13 @@ async def test_the_installed_server_answers_over_stdio(venv: Path, tmp_path: Pat
 
 
 def test_the_installed_demo_runs(venv: Path, tmp_path: Path) -> None:
-    """`wave-mcp demo` from the venv runs the monthly report against the sandbox to its result (slow: ~8 s)."""
-    output = run([venv / "bin" / "wave-mcp", "demo"], cwd=tmp_path, env=bare_env(COLUMNS="160"))
-    assert "Monthly report for March 2026 is ready." in output
-    assert "completed after" in output
+    """`wave-mcp demo` from the venv runs a workflow against the sandbox to its result (the one-second example
+    workflow: tests/test_cli.py runs the default, six-second one)."""
+    params = json.dumps(EXAMPLE_PARAMS)
+    command: list[str | Path] = [venv / "bin" / "wave-mcp", "demo", "--workflow", EXAMPLE_ID, "--params", params]
+    output = run(command, cwd=tmp_path, env=bare_env(COLUMNS="160"))
+    assert "of 'My workflow' completed" in output
+    assert '"key1": "value 1"' in output
 
 
 # ---- the MCP Bundle -------------------------------------------------------------------------------------------
