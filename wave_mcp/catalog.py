@@ -216,6 +216,8 @@ def load_catalog(path: Path) -> Catalog:
 
 def _read(path: Path) -> Any:
     suffix = path.suffix.lower()
+    if not path.exists():
+        raise _file_error(path, "cannot be read (no such file): give the path of an existing .toml or .json file")
     if suffix not in (".toml", ".json"):
         raise _file_error(path, f"unknown file type '{path.suffix or '(none)'}': use a .toml or .json file")
     try:

@@ -9,7 +9,15 @@ from wave_mcp.redact import Secrets
 
 __all__ = ["SecretFilter", "configure_logging"]
 
-QUIET_LIBRARIES = ("httpx2", "httpcore2", "httpx", "httpcore", "stamina", "uvicorn.access")
+QUIET_LIBRARIES = (
+    "httpx2",
+    "httpcore2",
+    "httpx",
+    "httpcore",
+    "stamina",
+    "uvicorn.access",
+    "mcp.server.streamable_http",  # "Terminating session: None" at INFO after every stateless HTTP request
+)
 
 
 class SecretFilter(logging.Filter):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -409,8 +410,11 @@ def _route(method: str, parts: list[str]) -> str | None:
     return None
 
 
-def serve(port: int, host: str = "127.0.0.1", *, api_key: str = SANDBOX_API_KEY, time_scale: float = 1.0) -> None:
-    """Run the sandbox alone on `host:port` until interrupted."""
+def serve(
+    sock: socket.socket, *, api_key: str = SANDBOX_API_KEY, time_scale: float = 1.0, log_level: str = "warning"
+) -> None:
+    """Run the sandbox alone on an already bound socket (see `listen.bind`) until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(api_key=api_key, time_scale=time_scale), host=host, port=port, log_level="warning")
+    config = uvicorn.Config(create_app(api_key=api_key, time_scale=time_scale), log_level=log_level)
+    uvicorn.Server(config).run(sockets=[sock])

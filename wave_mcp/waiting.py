@@ -77,7 +77,7 @@ class _Progress:
     async def __call__(self, message: str) -> None:
         if self._on_progress is not None:
             self._last = max(round(self._clock() - self._start, 2), self._last + 0.01)
-            await self._on_progress(self._last, max(self._budget, self._last) or None, message)
+            await self._on_progress(self._last, _total(self._budget, self._last), message)
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,11 @@ def run_age(run: Run, now: datetime | None = None) -> float:
         return 0.0
     age = ((now or datetime.now(UTC)) - started).total_seconds()
     return age if 0.0 <= age <= MAX_TRUSTED_AGE else 0.0
+
+
+def _total(budget: float, progress: float) -> float | None:
+    """The progress total: the wait's budget to a hundredth of a second, never below the progress reached."""
+    return max(round(budget, 2), progress) or None
 
 
 async def wait_for_run(
@@ -143,10 +148,10 @@ async def wait_for_run(
             age_at_start = max(run_age(run) - elapsed, 0.0)
         age = (age_at_start or 0.0) + elapsed
         if last_error is None and run is not None and not run.is_running:
-            await report(f"{run.status} after {age:.0f} s, poll {polls}")
+            await report(f"{run.status} after {int(age)} s, poll {polls}")
             return WaitOutcome(run=run, timed_out=False, elapsed=elapsed, polls=polls, age=age)
         state = "running" if last_error is None else "API not answering, retrying"
-        await report(f"{state} for {age:.0f} s, poll {polls}")
+        await report(f"{state} for {int(age)} s, poll {polls}")
         if clock() >= deadline:
             break
         pause = schedule.interval(age)
