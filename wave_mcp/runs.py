@@ -25,7 +25,7 @@ from wave_mcp.client import WaveClient
 from wave_mcp.config import Settings
 from wave_mcp.errors import WaveError
 from wave_mcp.guard import Guard
-from wave_mcp.models import Run, RunReport, WaitReport, WorkflowList
+from wave_mcp.models import RUNNING, Run, RunReport, WaitReport, WorkflowList, status_key
 from wave_mcp.redact import Secrets
 from wave_mcp.reports import bounded_listing, run_report, wait_report
 from wave_mcp.waiting import OnProgress, PollSchedule, Seen, WaitOutcome, run_age, wait_for_run
@@ -54,7 +54,7 @@ class Look:
     @property
     def running(self) -> bool:
         """True while the run may still change (or its state is not known)."""
-        return self.report is None or self.report.status.strip().lower() == "running"
+        return self.report is None or status_key(self.report.status) == RUNNING
 
 
 class RunService:
@@ -197,7 +197,7 @@ class RunService:
             age = run_age(run) or (max(time.time() - started, 0.0) if started is not None else 0.0)
         outcome = WaitOutcome(run=run, timed_out=run.is_running, elapsed=age, polls=1, age=age)
         report = self._masked(wait_report(outcome, max_chars=self._max_chars))
-        state = f"running for {age:.0f} s" if run.is_running else f"{run.status} after {age:.0f} s"
+        state = f"running for {int(age)} s" if run.is_running else f"{run.status} after {int(age)} s"
         return Look(report, self._secrets.text(state), self._schedule.interval(age), age)
 
     def next_look(self, run_id: str) -> float:
