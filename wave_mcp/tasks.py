@@ -34,7 +34,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
 from wave_mcp.errors import AccessDeniedError, InvalidInputError, NotFoundError, WaveError
-from wave_mcp.models import WaitReport
+from wave_mcp.models import RUNNING, WaitReport, status_key
 from wave_mcp.results import error_result, tool_result
 from wave_mcp.runs import Look, RunService
 
@@ -120,7 +120,7 @@ class RunTasks(Extension):
         report = result.get("structuredContent")
         if not isinstance(report, dict) or not isinstance(report.get("id"), str):
             return result
-        running = str(report.get("status", "")).strip().lower() == "running"
+        running = status_key(str(report.get("status", ""))) == RUNNING
         if not (running or legacy):
             return result
         now = time.time()
