@@ -149,8 +149,8 @@ def _add_form(apps: Apps) -> None:
 
 
 async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-    """Keeps the view tools and pages out of the listings of clients without Apps, and tells an Apps client's run card when
-    to look first at a run a tool returned running."""
+    """Keeps the view tools and pages out of the listings of clients without Apps, and tells an Apps client's run
+    card when to look first at a run a tool returned running."""
     if ctx.method in ("tools/list", "resources/list"):
         result = await call_next(ctx)
         key = "tools" if ctx.method == "tools/list" else "resources"

@@ -80,7 +80,7 @@ var WaveForm = (function () {
   function field(name, schema, required, index) {
     var id = "f" + index;
     var kind = kindOf(schema);
-    var label = schema.title || name;
+    var label = schema.title || (name.charAt(0).toUpperCase() + name.slice(1)).replace(/_/g, " ");
     var help = schema.description ? el("p", { className: "help", id: id + "-help", text: schema.description }) : null;
     var error = el("p", { className: "err", id: id + "-err" });
     var describedBy = (help ? id + "-help " : "") + id + "-err";
@@ -172,7 +172,8 @@ var WaveForm = (function () {
     var summary = el("div", { className: "box error", role: "alert", id: "form-errors", tabindex: "-1", hidden: "hidden" });
     var serverError = el("div", { className: "box error", role: "alert", id: "server-error", hidden: "hidden" });
     var confirmBox = el("div", { className: "box warn", id: "confirm", hidden: "hidden", role: "alertdialog", "aria-labelledby": "confirm-text" });
-    var run = el("button", { type: "submit", className: "primary", id: "run", text: "Run" });
+    // No form submission: hosts frame views without `allow-forms`, which blocks it. Run is a plain button.
+    var run = el("button", { type: "button", className: "primary", id: "run", text: "Run" });
     var form = el("form", { novalidate: "novalidate", "aria-labelledby": "form-title" }, [
       el("h1", { id: "form-title", text: title }),
       info.description ? el("p", { className: "muted", text: info.description }) : null,
@@ -232,8 +233,17 @@ var WaveForm = (function () {
       });
     }
 
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
+    form.addEventListener("submit", function (event) { event.preventDefault(); });
+    form.addEventListener("keydown", function (event) {
+      var target = event.target;
+      if (event.key === "Enter" && target && target.tagName === "INPUT" && target.type !== "checkbox") {
+        event.preventDefault();
+        start();
+      }
+    });
+    run.addEventListener("click", start);
+
+    function start() {
       if (run.disabled) return;
       var outcome = collect();
       if (outcome.messages.length) {
@@ -255,7 +265,7 @@ var WaveForm = (function () {
       yes.addEventListener("click", function () { confirmBox.hidden = true; send(outcome.params); });
       no.addEventListener("click", function () { confirmBox.hidden = true; run.disabled = false; run.focus(); });
       yes.focus();
-    });
+    }
     root.replaceChildren(form);
   }
 
