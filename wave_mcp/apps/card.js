@@ -115,7 +115,9 @@ var WaveCard = (function () {
         el("pre", { text: value }),
       ]);
     }
-    if (typeof value === "number") return document.createTextNode(value.toLocaleString("en", { maximumFractionDigits: 20 }));
+    if (typeof value === "number") {
+      return document.createTextNode(Math.abs(value) < 10000 ? String(value) : value.toLocaleString("en", { maximumFractionDigits: 20 }));
+    }
     return document.createTextNode(String(value));
   }
 
@@ -138,7 +140,7 @@ var WaveCard = (function () {
   function keyValueTable(object, depth) {
     var rows = Object.keys(object).map(function (key) {
       var value = object[key];
-      var cell = el("td", { className: typeof value === "number" ? "num" : "" }, [valueNode(value, depth || 0)]);
+      var cell = el("td", {}, [valueNode(value, depth || 0)]);
       return el("tr", {}, [el("th", { scope: "row", text: key }), cell]);
     });
     return el("div", { className: "scroll" }, [el("table", { className: "kv" }, [el("tbody", {}, rows)])]);
