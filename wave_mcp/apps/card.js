@@ -229,7 +229,7 @@ var WaveCard = (function () {
     var idInput = el("input", { type: "text", readonly: "readonly", value: report.id, "aria-label": "Run id", id: "run-id" });
     idInput.value = report.id;
     var copyNote = el("span", { className: "visually-hidden", role: "status" });
-    var copy = el("button", { type: "button", "aria-label": "Copy run id", text: "Copy", onclick: function () {
+    var copy = el("button", { type: "button", id: "copy-id", "aria-label": "Copy run id", text: "Copy", onclick: function () {
       idInput.focus();
       idInput.select();
       var done = function () { copy.textContent = "Copied"; copyNote.textContent = "Run id copied"; };
@@ -246,11 +246,21 @@ var WaveCard = (function () {
     if (kind === "running") message = message || "running; the card follows it and updates by itself";
     if (message) facts.push(el("dt", { text: "Progress" }), el("dd", { id: "run-progress", text: message }));
     card.appendChild(el("dl", { className: "facts" }, facts));
-    card.appendChild(el("p", { className: "visually-hidden", role: "status", id: "run-announce", text: "Run " + statusText.toLowerCase() }));
     card.appendChild(resultSection(report, kind));
+    announce("Run " + statusText.toLowerCase());
     var focused = document.activeElement && document.activeElement.id;
     root.replaceChildren(card);
     if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+  }
+
+  // One live region outside the card, so a screen reader hears the status when it changes, not at every look.
+  function announce(text) {
+    var live = document.getElementById("live");
+    if (!live) {
+      live = el("p", { id: "live", className: "visually-hidden", role: "status", "aria-live": "polite" });
+      document.body.appendChild(live);
+    }
+    if (live.textContent !== text) live.textContent = text;
   }
 
   function resultSection(report, kind) {
