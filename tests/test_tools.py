@@ -20,7 +20,7 @@ from wave_mcp.sandbox import DEMO_WORKFLOWS, Fault, SandboxState
 pytestmark = pytest.mark.anyio
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
-LISTED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
+LISTED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations", "_meta")
 LONG_RUN = {"workflow_id": "timer", "params": {"seconds": 1000}}
 """A run that outlasts every test (100 s at the tests' time scale)."""
 

@@ -23,9 +23,9 @@ from wave_mcp.caller import current_caller_key
 from wave_mcp.catalog import Catalog
 from wave_mcp.client import WaveClient
 from wave_mcp.config import Settings
-from wave_mcp.errors import WaveError
+from wave_mcp.errors import InvalidInputError, WaveError
 from wave_mcp.guard import Guard
-from wave_mcp.models import RUNNING, Run, RunReport, WaitReport, WorkflowList, status_key
+from wave_mcp.models import RUNNING, Run, RunReport, WaitReport, WorkflowInfo, WorkflowList, status_key
 from wave_mcp.redact import Secrets
 from wave_mcp.reports import bounded_listing, run_report, wait_report
 from wave_mcp.waiting import OnProgress, PollSchedule, Seen, WaitOutcome, run_age, wait_for_run
@@ -135,6 +135,18 @@ class RunService:
             needle = query.lower()
             infos = [w for w in infos if any(needle in (text or "").lower() for text in (w.id, w.name, w.description))]
         return self._masked(bounded_listing(WorkflowList(workflows=infos, note=note), max_chars=self._max_chars))
+
+    def workflow(self, workflow_id: str) -> WorkflowInfo:
+        """A catalogued workflow that may be started here, as list_workflows shows it (no API request: the
+        catalog holds its parameters). InvalidInputError when the catalog does not describe it or it is refused."""
+        self._guard.check_execute(workflow_id)
+        info = next((w for w in self._catalog.listing(None, allowed=self._guard.allows) if w.id == workflow_id), None)
+        if info is None:
+            raise InvalidInputError(
+                f"The catalog does not describe workflow '{workflow_id}', so it has no form: call list_workflows, "
+                "then execute_workflow with its params."
+            )
+        return self._masked(info.model_copy(update={"tool": self._tools.get(workflow_id)}))
 
     async def start(
         self,

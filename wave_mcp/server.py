@@ -19,7 +19,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import ConfigDict, Field
 
-from wave_mcp import __version__, guide
+from wave_mcp import __version__, app, guide
 from wave_mcp.catalog import WAIT_ARGUMENT, Catalog, CatalogEntry, load_catalog, workflow_uri
 from wave_mcp.config import Settings
 from wave_mcp.errors import WaveError
@@ -136,6 +136,7 @@ def _typed_tool(entry: CatalogEntry, *, wait_max: float) -> Tool:
         title=entry.name or entry.id,
         description=guide.tool_description(entry, wait_max=wait_max),
         annotations=_starts_runs(entry.safe),
+        meta=app.RUN_CARD_META,
     )
     metadata = tool.fn_metadata.model_copy(update={"arg_model": _WholeArguments})
     return tool.model_copy(update={"parameters": guide.tool_schema(entry, wait_max=wait_max), "fn_metadata": metadata})
@@ -180,8 +181,8 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         lifespan=lifespan,
         log_level=settings.log_level,
         tools=[_typed_tool(entry, wait_max=settings.wait_max) for entry in typed],
-        extensions=[tasks],
-        middleware=[tasks.middleware],
+        extensions=[tasks, app.run_apps(can_start=not settings.read_only)],
+        middleware=[tasks.middleware, app.middleware],
     )
     _add_tools(server, settings)
     _add_resources(server, offered, tools, guard)
@@ -220,7 +221,7 @@ def _add_execute_workflow(server: MCPServer[RunService], settings: Settings) -> 
         ),
     ]
 
-    @server.tool(title="Execute workflow", annotations=_starts_runs())
+    @server.tool(title="Execute workflow", annotations=_starts_runs(), meta=app.RUN_CARD_META)
     @_described
     async def execute_workflow(
         ctx: Ctx,
@@ -248,7 +249,7 @@ def _add_run_readers(server: MCPServer[RunService], settings: Settings) -> None:
         ),
     ]
 
-    @server.tool(title="Get run", annotations=READ_ONLY)
+    @server.tool(title="Get run", annotations=READ_ONLY, meta=app.RUN_CARD_META)
     @_described
     async def get_run(
         ctx: Ctx, run_id: RunId, result_offset: ResultOffset = 0, result_pointer: ResultPointer = None
@@ -259,7 +260,7 @@ def _add_run_readers(server: MCPServer[RunService], settings: Settings) -> None:
         with tool_errors():
             return tool_result(await _service(ctx).get(run_id, offset=result_offset, pointer=result_pointer))
 
-    @server.tool(title="Wait for run", annotations=READ_ONLY)
+    @server.tool(title="Wait for run", annotations=READ_ONLY, meta=app.RUN_CARD_META)
     @_described
     async def wait_for_run(
         ctx: Ctx, run_id: RunId, timeout_seconds: Timeout = settings.wait_default
