@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from bench.common import Table, percentile, ratio, spread
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_percentiles_interpolate_between_ranks() -> None:

@@ -24,7 +24,7 @@ from mcp.client.stdio import stdio_client as spawn_stdio
 from mcp.types import CallToolResult
 
 from tests.catalogs import EXAMPLE, serve, write_catalog, write_json_catalog
-from tests.conftest import API_KEY, ERAS, ROOT, make_settings, server_env, text_of
+from tests.helpers import API_KEY, ERAS, ROOT, make_settings, server_env, text_of
 from wave_mcp.catalog import Catalog, load_catalog
 from wave_mcp.demo import SANDBOX_PARAMS, SANDBOX_WORKFLOW
 from wave_mcp.errors import ConfigError, InvalidInputError

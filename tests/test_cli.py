@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,18 +11,13 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.conftest import API_KEY, ROOT, free_port
+from tests.helpers import API_KEY, clean_env, free_port
 from wave_mcp.config import SANDBOX_API_KEY, load_settings, setting_sources
 from wave_mcp.errors import ConfigError
 from wave_mcp.sandbox import SandboxState
 
 TIMEOUT = 60.0
 """Generous bound on a subprocess that should exit by itself (a guard against hangs, not a speed check)."""
-
-
-def clean_env(**variables: str) -> dict[str, str]:
-    """Only what Python needs, plus `variables`: no WAVE_* setting of the machine leaks in."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", **variables}
 
 
 def wave_mcp(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:

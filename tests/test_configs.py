@@ -20,7 +20,7 @@ import yaml
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from wave_mcp import __version__
 from wave_mcp.clientconfig import CLIENTS, PLACEHOLDER_KEY, Launch, installed_command, render
 from wave_mcp.config import ENV_PREFIX, Settings

@@ -20,7 +20,7 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
-from tests.conftest import ERAS, EXAMPLE_ID, GuardedClient, make_settings, text_of
+from tests.helpers import ERAS, EXAMPLE_ID, GuardedClient, make_settings, text_of
 from wave_mcp.client import DEADLINE_GRACE
 from wave_mcp.sandbox import FAULT_KINDS, FAULTS_AFTER_RUN_CREATED, Fault, SandboxState, SandboxTransport
 from wave_mcp.server import build_server

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from tests.conftest import API_KEY, ERAS, GuardedClient, make_settings
+from tests.helpers import API_KEY, ERAS, GuardedClient, make_settings
 from wave_mcp.limits import MAX_ID_LENGTH
 from wave_mcp.sandbox import DEMO_WORKFLOWS, SandboxState, SandboxTransport, create_app
 from wave_mcp.server import build_server

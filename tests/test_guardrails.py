@@ -12,7 +12,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from tests.catalogs import EXAMPLE, serve
-from tests.conftest import ERAS, make_settings, text_of
+from tests.helpers import ERAS, make_settings, text_of
 from wave_mcp.catalog import load_catalog
 from wave_mcp.sandbox import DEMO_WORKFLOWS, SandboxState
 from wave_mcp.server import build_server

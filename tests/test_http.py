@@ -18,7 +18,7 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from starlette.applications import Starlette
 
-from tests.conftest import API_KEY, ERAS, EXAMPLE_ID, GuardedClient, make_settings, server_env
+from tests.helpers import API_KEY, ERAS, EXAMPLE_ID, GuardedClient, make_settings, server_env
 from tests.servers import KeyRecorder, app_in_thread, http_subprocess
 from wave_mcp.caller import CALLER_KEY_HEADER, caller_key
 from wave_mcp.client import WaveClient

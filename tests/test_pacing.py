@@ -7,7 +7,7 @@ import httpx2
 import pytest
 from mcp import Client
 
-from tests.conftest import ERAS, make_settings
+from tests.helpers import ERAS, make_settings
 from wave_mcp.client import LazyTransport
 from wave_mcp.models import Run
 from wave_mcp.sandbox import SandboxState

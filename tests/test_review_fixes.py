@@ -9,7 +9,7 @@ import sys
 import httpx2
 import pytest
 
-from tests.conftest import API_KEY, ROOT, make_settings
+from tests.helpers import API_KEY, ROOT, make_settings
 from wave_mcp.caller import CALLER_KEY_HEADER, caller_key
 from wave_mcp.client import WaveClient
 from wave_mcp.config import load_settings

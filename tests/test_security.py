@@ -20,7 +20,7 @@ import stamina
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from tests.conftest import API_KEY, ROOT, GuardedClient, assert_no_key, make_settings, text_of
+from tests.helpers import API_KEY, GuardedClient, assert_no_key, clean_env, make_settings, text_of
 from wave_mcp.client import DEADLINE_GRACE, WaveClient, parse_retry_after, retry_pause
 from wave_mcp.errors import (
     InvalidInputError,
@@ -438,7 +438,7 @@ INNER_TESTS = """
 import logging
 import sys
 
-from tests.conftest import API_KEY
+from tests.helpers import API_KEY
 
 
 def test_prints_the_key():
@@ -471,7 +471,7 @@ def test_the_guard_fails_tests_whose_output_has_the_key(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "-p", "no:randomly", str(inner)],
         cwd=inner,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from tests.conftest import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient
+from tests.helpers import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient
 from wave_mcp.sandbox import SandboxState
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,7 @@ import anyio
 import pytest
 from mcp import MCPError
 
-from tests.conftest import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, data_of, text_of
+from tests.helpers import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, data_of, text_of
 from wave_mcp.sandbox import SandboxState
 
 pytestmark = [pytest.mark.anyio, pytest.mark.stdio]

@@ -17,7 +17,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.stdio import stdio_client as spawn_stdio
 from mcp.types import CallToolResult, jsonrpc_message_adapter
 
-from tests.conftest import API_KEY, ERAS, EXAMPLE_ID, ROOT, GuardedClient, server_env, text_of
+from tests.helpers import API_KEY, ERAS, EXAMPLE_ID, ROOT, GuardedClient, server_env, text_of
 from wave_mcp.sandbox import Fault, SandboxState
 
 pytestmark = [pytest.mark.anyio, pytest.mark.stdio]

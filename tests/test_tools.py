@@ -14,7 +14,7 @@ import httpx2
 import pytest
 from mcp import MCPError
 
-from tests.conftest import API_KEY, EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, data_of, text_of
+from tests.helpers import API_KEY, EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, data_of, text_of
 from wave_mcp.sandbox import DEMO_WORKFLOWS, Fault, SandboxState
 
 pytestmark = pytest.mark.anyio

@@ -1,0 +1,205 @@
+"""What the tests share besides fixtures: the test key and the example workflow, settings, readers of tool results,
+a client that checks every result for the key, environments for subprocesses, one fake clock, one log of progress
+notifications, and a way to wait for the sandbox to reach a state.
+
+Test modules import from here; `conftest.py` keeps only fixtures and hooks.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+from mcp import Client
+from mcp.types import CallToolResult, TextContent
+
+from wave_mcp.config import Settings
+
+API_KEY = "wk_test_5f1e9c3a7b2d4e6f8a0c"
+"""The key every test uses: distinctive, so that any leak of it into output is found."""
+
+ERAS = ["auto", "legacy"]
+"""`auto` speaks the 2026-07-28 protocol, `legacy` the 2025-11-25 handshake."""
+
+TIME_SCALE = 0.1
+"""Sandbox runs take a tenth of their nominal time in tests."""
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXAMPLE_ID = "8988f685-2b8c-4a09-9955-150426265d32"
+"""The API document's example workflow, which the sandbox serves."""
+EXAMPLE_PARAMS = {"param1": "value 1", "param2": "value 2"}
+
+POLL_INTERVAL_MAX = 0.5
+"""The longest pause between two polls in the tests' settings (`make_settings`, `server_env`)."""
+
+
+# ---- settings and environments ---------------------------------------------------------------------------------
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for tests: the test key, a fake base URL, fast polling."""
+    values: dict[str, Any] = {
+        "api_key": API_KEY,
+        "api_url": "https://wave.test",
+        "poll_interval_min": 0.05,
+        "poll_interval_max": POLL_INTERVAL_MAX,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    """A subprocess environment with only what Python needs (this machine's PATH, this checkout on PYTHONPATH, a
+    UTF-8 locale) plus `variables`: no WAVE_* setting of the machine leaks in."""
+    path = os.environ.get("PATH", os.defpath)
+    return {"PATH": path, "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", **variables}
+
+
+def server_env(api_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a server subprocess pointed at `api_url`."""
+    return {
+        "WAVE_API_URL": api_url,
+        "WAVE_API_KEY": API_KEY,
+        "WAVE_POLL_INTERVAL_MIN": "0.05",
+        "WAVE_POLL_INTERVAL_MAX": str(POLL_INTERVAL_MAX),
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
+def free_port() -> int:
+    """A loopback port free at the time of asking."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# ---- tool results, and the key that must never be in them -------------------------------------------------------
+
+
+def text_of(result: CallToolResult) -> str:
+    """A tool result's text content, joined; every result carries some."""
+    texts = [block.text for block in result.content if isinstance(block, TextContent)]
+    assert texts, "the result has no text content"
+    return "\n".join(texts)
+
+
+def data_of(result: CallToolResult) -> dict[str, Any]:
+    """The structured content of a successful tool result."""
+    assert not result.is_error, text_of(result)
+    content: dict[str, Any] | None = result.structured_content
+    assert content is not None
+    return content
+
+
+def assert_no_key(result: CallToolResult) -> CallToolResult:
+    """Fail if a tool result (text or structured) contains the key; return it unchanged."""
+    assert API_KEY not in result.model_dump_json(), "the API key appeared in a tool result"
+    return result
+
+
+class GuardedClient:
+    """An MCP client whose every tool result is checked for the key."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def call_tool(self, name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> CallToolResult:
+        return assert_no_key(await self.client.call_tool(name, arguments, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+# ---- progress -------------------------------------------------------------------------------------------------
+
+Notification = tuple[float, float | None, str | None]
+"""One progress notification: (progress, total, message)."""
+
+
+class ProgressLog:
+    """A `progress_callback` that keeps every notification it receives.
+
+    Over JSON-RPC a notification sent before the result may still be on its way when the result is read:
+    `settled(count)` waits until `count` have arrived.
+    """
+
+    def __init__(self) -> None:
+        self.seen: list[Notification] = []
+        self._arrived: anyio.Event | None = None
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        self.seen.append((progress, total, message))
+        if self._arrived is not None:
+            self._arrived.set()
+
+    @property
+    def values(self) -> list[float]:
+        return [progress for progress, _, _ in self.seen]
+
+    async def settled(self, count: int, within: float = 5.0) -> list[Notification]:
+        """The notifications, once at least `count` have arrived (fails after `within` seconds)."""
+        with anyio.fail_after(within):
+            while len(self.seen) < count:
+                self._arrived = anyio.Event()
+                await self._arrived.wait()
+        return self.seen
+
+
+# ---- time -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeClock:
+    """A monotonic clock that moves only when something sleeps on it or `advance`s it: waits without waiting.
+
+    Call it for the time; pass `sleep` where a pause is expected. Like a real sleep, each pause is a point where
+    a cancellation is delivered.
+    """
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        assert seconds >= 0, f"asked to sleep {seconds} s"
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await anyio.lowlevel.checkpoint()
+
+
+# ---- waiting for a state, not for a time ------------------------------------------------------------------------
+
+
+async def until(condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
+    """Return as soon as `condition()` holds; fail saying `what` did not happen within `within` seconds.
+
+    For state changed by another task or thread (the sandbox's request log, say): it is checked every few
+    milliseconds, so the test goes on the moment the state is reached instead of after a guessed delay.
+    """
+    with anyio.move_on_after(within):
+        while not condition():
+            await anyio.sleep(0.005)
+        return
+    raise AssertionError(f"{what}: not within {within} s")
+
+
+async def stays(condition: Callable[[], bool], what: str, seconds: float) -> None:
+    """Fail as soon as `condition()` stops holding during the next `seconds` seconds (for "nothing more happens")."""
+    with anyio.move_on_after(seconds):
+        while condition():
+            await anyio.sleep(0.005)
+        raise AssertionError(what)
