@@ -142,6 +142,18 @@ def test_flag_beats_environment_beats_dotenv(monkeypatch: pytest.MonkeyPatch, tm
     assert sources["wait_max"] == "default"
 
 
+@pytest.mark.parametrize(
+    ("flag", "environment", "shown"), [("--no-read-only", "1", "False"), ("--read-only", "0", "True")]
+)
+def test_a_flag_beats_the_environment_both_ways(tmp_path: Path, flag: str, environment: str, shown: str) -> None:
+    """A boolean flag beats its variable whichever way each points: `--no-read-only` switches off the read-only
+    mode that WAVE_READ_ONLY=1 switched on, and `--read-only` switches it on against WAVE_READ_ONLY=0."""
+    result = wave_mcp("--sandbox", flag, "check", cwd=tmp_path, WAVE_READ_ONLY=environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "WAVE_READ_ONLY" in line]
+    assert line.split()[1:] == [shown, "(flag)"]
+
+
 def test_settings_errors_are_one_line_without_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """`load_settings` raises ConfigError with every problem on one line, none echoing the key."""
     monkeypatch.setenv("WAVE_API_KEY", API_KEY)

@@ -22,8 +22,8 @@ from tests.helpers import API_KEY, ERAS, EXAMPLE_ID, GuardedClient, make_setting
 from tests.servers import KeyRecorder, app_in_thread, http_subprocess
 from wave_mcp.caller import CALLER_KEY_HEADER, caller_key
 from wave_mcp.client import WaveClient
-from wave_mcp.config import Settings, is_loopback
-from wave_mcp.errors import ConfigError, UpstreamError
+from wave_mcp.config import Settings, is_loopback, load_settings
+from wave_mcp.errors import AuthenticationError, ConfigError, UpstreamError
 from wave_mcp.http import create_http_app, transport_security
 from wave_mcp.logs import SecretFilter
 from wave_mcp.sandbox import SandboxState
@@ -180,6 +180,12 @@ async def test_token_with_sdk_client(recorder: KeyRecorder, mode: str) -> None:
     assert any(isinstance(error, MCPError) for error in _errors(refused.value)), refused.value
 
 
+def test_a_blank_http_token_stops_the_server_instead_of_turning_authentication_off() -> None:
+    """A token variable left empty by a deployment is an error, never "no token"."""
+    with pytest.raises(ConfigError, match="WAVE_MCP_HTTP_TOKEN is set but empty"):
+        load_settings({"api_key": API_KEY, "mcp_http_token": "   "})
+
+
 # ---- Host and Origin ---------------------------------------------------------------------------------------------
 
 
@@ -218,6 +224,13 @@ def test_transport_security_lists() -> None:
     assert all(not host.startswith("0.0.0.0") and host != "*" for host in everywhere.allowed_hosts)
     assert all(origin.split("://")[0] in ("http", "https") for origin in everywhere.allowed_origins)
     assert is_loopback("::1") and is_loopback("localhost") and not is_loopback("0.0.0.0")
+
+
+def test_the_bound_address_is_an_accepted_host_even_on_loopback() -> None:
+    """Serving on 127.0.0.2 accepts requests addressed to 127.0.0.2."""
+    rules = transport_security(make_settings(), "127.0.0.2")
+    assert "127.0.0.2" in (rules.allowed_hosts or [])
+    assert "127.0.0.2:*" in (rules.allowed_hosts or [])
 
 
 # ---- callers' own keys ---------------------------------------------------------------------------------------------
@@ -292,6 +305,18 @@ async def test_caller_key_scrubbed_from_errors_and_logs() -> None:
     with caller_key(API_KEY):
         SecretFilter([SERVER_KEY]).filter(record)
     assert record.getMessage() == "header was ***"
+
+
+async def test_a_rejected_caller_key_gets_the_callers_advice() -> None:
+    """Over HTTP with callers' keys, a 401 tells the caller to fix its own header, not the operator's setting."""
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(401, json={"message": "bad key"}))
+    async with WaveClient.open(make_settings(), transport=transport) as client:
+        with caller_key("wk_caller_key_0123456789"), pytest.raises(AuthenticationError) as caught:
+            await client.get_run("run-1")
+        with pytest.raises(AuthenticationError) as server_key:
+            await client.get_run("run-1")
+    assert CALLER_KEY_HEADER in str(caught.value) and "WAVE_API_KEY" not in str(caught.value)
+    assert "WAVE_API_KEY" in str(server_key.value)
 
 
 def test_caller_keys_setting_rules() -> None:
