@@ -18,7 +18,7 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from starlette.applications import Starlette
 
-from tests.helpers import API_KEY, ERAS, EXAMPLE_ID, GuardedClient, make_settings, server_env
+from tests.helpers import API_KEY, ERAS, EXAMPLE_ID, GuardedClient, ProgressLog, make_settings, server_env
 from tests.servers import KeyRecorder, app_in_thread, http_subprocess
 from wave_mcp.caller import CALLER_KEY_HEADER, caller_key
 from wave_mcp.client import WaveClient
@@ -76,17 +76,14 @@ def _errors(group: BaseException) -> list[BaseException]:
 
 
 async def _run_example(client: GuardedClient) -> tuple[dict[str, Any], list[float]]:
+    """Start the example workflow and wait for it: the report, and the progress values received by then."""
     started = await client.call_tool("execute_workflow", {"workflow_id": EXAMPLE_ID, "params": {"param1": "a"}})
     run = started.structured_content or {}
-    seen: list[float] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append(progress)
-
+    progress = ProgressLog()
     done = await client.call_tool(
-        "wait_for_run", {"run_id": run["id"], "timeout_seconds": 10}, progress_callback=on_progress
+        "wait_for_run", {"run_id": run["id"], "timeout_seconds": 10}, progress_callback=progress
     )
-    return done.structured_content or {}, seen
+    return done.structured_content or {}, progress.values
 
 
 # ---- tools, progress, cancellation ----------------------------------------------------------------------------

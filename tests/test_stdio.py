@@ -10,7 +10,7 @@ import anyio
 import pytest
 from mcp import MCPError
 
-from tests.helpers import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, data_of, text_of
+from tests.helpers import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, ProgressLog, data_of, text_of
 from wave_mcp.sandbox import SandboxState
 
 pytestmark = [pytest.mark.anyio, pytest.mark.stdio]
@@ -44,21 +44,15 @@ async def test_a_session_over_stdio(stdio_client: GuardedClient, sandbox_server:
     )
     assert run["status"] == "running" and run["workflow_name"] == "My workflow"
     assert state.runs[run["id"]].params == EXAMPLE_PARAMS
-    seen: list[tuple[float, float | None, str | None]] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total, message))
-
+    progress = ProgressLog()
     waited = data_of(
         await stdio_client.call_tool(
-            "wait_for_run", {"run_id": run["id"], "timeout_seconds": 15}, progress_callback=on_progress
+            "wait_for_run", {"run_id": run["id"], "timeout_seconds": 15}, progress_callback=progress
         )
     )
     assert waited["status"] == "completed" and waited["timed_out"] is False
-    with anyio.fail_after(5):
-        while len(seen) < waited["polls"]:
-            await anyio.sleep(0.01)
-    values = [value for value, _, _ in seen]
+    seen = await progress.settled(waited["polls"])
+    values = progress.values
     assert all(later > earlier for earlier, later in itertools.pairwise(values))
     assert all(total == 15 for _, total, _ in seen)
     assert all(message and message.startswith(f"Run {run['id']}: ") for _, _, message in seen)

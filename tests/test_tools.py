@@ -14,7 +14,7 @@ import httpx2
 import pytest
 from mcp import MCPError
 
-from tests.helpers import API_KEY, EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, data_of, text_of
+from tests.helpers import API_KEY, EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, ProgressLog, data_of, text_of
 from wave_mcp.sandbox import DEMO_WORKFLOWS, Fault, SandboxState
 
 pytestmark = pytest.mark.anyio
@@ -24,19 +24,10 @@ LISTED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", 
 LONG_RUN = {"workflow_id": "timer", "params": {"seconds": 1000}}
 """A run that outlasts every test (100 s at the tests' time scale)."""
 
-Progress = list[tuple[float, float | None, str | None]]
-
 
 async def start(client: GuardedClient, **arguments: Any) -> dict[str, Any]:
     """Start a run with execute_workflow and return the reported run."""
     return data_of(await client.call_tool("execute_workflow", arguments))
-
-
-async def settle(seen: Progress, count: int) -> None:
-    """Over JSON-RPC (legacy era) progress notifications may trail the result a little: wait for them."""
-    with anyio.fail_after(5):
-        while len(seen) < count:
-            await anyio.sleep(0.01)
 
 
 # ---- the listing the model reads ----------------------------------------------------------------------------
@@ -133,20 +124,16 @@ async def test_get_run_reads_a_finished_run(mcp_client: GuardedClient) -> None:
 async def test_wait_for_run_returns_the_result_with_progress(mcp_client: GuardedClient) -> None:
     """wait_for_run waits for the end, reporting progress strictly increasing with readable messages."""
     run = await start(mcp_client, workflow_id="monthly-report", params={"month": "March", "year": 2026})
-    seen: Progress = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total, message))
-
+    progress = ProgressLog()
     result = await mcp_client.call_tool(
-        "wait_for_run", {"run_id": run["id"], "timeout_seconds": 20}, progress_callback=on_progress
+        "wait_for_run", {"run_id": run["id"], "timeout_seconds": 20}, progress_callback=progress
     )
     report = data_of(result)
     assert report["status"] == "completed" and report["timed_out"] is False
     assert report["result"]["summary"] == "Monthly report for March 2026 is ready."
     assert report["polls"] >= 2
-    await settle(seen, report["polls"])
-    values = [value for value, _, _ in seen]
+    seen = await progress.settled(report["polls"])
+    values = progress.values
     assert len(seen) == report["polls"]
     assert all(later > earlier for earlier, later in itertools.pairwise(values))
     assert {total for _, total, _ in seen} == {20}
@@ -161,21 +148,17 @@ async def test_wait_for_run_returns_the_result_with_progress(mcp_client: Guarded
 
 async def test_execute_with_wait_seconds_waits_in_the_same_call(mcp_client: GuardedClient) -> None:
     """`wait_seconds` makes execute_workflow wait like wait_for_run, with progress naming the workflow."""
-    seen: Progress = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total, message))
-
+    progress = ProgressLog()
     result = await mcp_client.call_tool(
         "execute_workflow",
         {"workflow_id": EXAMPLE_ID, "params": EXAMPLE_PARAMS, "wait_seconds": 5},
-        progress_callback=on_progress,
+        progress_callback=progress,
     )
     report = data_of(result)
     assert report["status"] == "completed"
     assert report["result"] == {"key1": "value 1", "key2": "value 2"}
     assert report["timed_out"] is False and report["polls"] >= 1
-    await settle(seen, report["polls"])
+    seen = await progress.settled(report["polls"])
     assert all(message and message.startswith(f"Run {report['id']} of 'My workflow': ") for _, _, message in seen)
     totals = {total for _, total, _ in seen}  # the wait's budget: what is left of wait_seconds after the POST
     assert len(totals) == 1 and all(total is not None and 4 < total <= 5 for total in totals)
