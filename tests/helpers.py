@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, TextContent, Tool
 
 from wave_mcp.config import Settings
 
@@ -117,6 +117,16 @@ class GuardedClient:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
+
+
+LISTED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
+"""What the model reads of each tool in a listing."""
+
+
+def listing_of(tools: list[Tool]) -> list[dict[str, Any]]:
+    """The tools as the model sees them (the fields it reads, as JSON), by name: what the snapshot pins."""
+    dumped = [tool.model_dump(by_alias=True, mode="json", exclude_none=True) for tool in tools]
+    return sorted(({key: entry.get(key) for key in LISTED_FIELDS} for entry in dumped), key=lambda t: t["name"])
 
 
 # ---- progress -------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from inline_snapshot import external_file
 from jsonschema import Draft202012Validator
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
@@ -34,7 +35,6 @@ from wave_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
 GENERIC = {"list_workflows", "execute_workflow", "get_run", "wait_for_run"}
 
 # A valid call of each example workflow, as a user would make it.
@@ -451,17 +451,15 @@ def _pinned(tools: list[Any]) -> list[dict[str, Any]]:
 
 
 async def test_typed_tools_listing_is_pinned(transport: httpx2.ASGITransport, era: str) -> None:
-    """The example catalog's typed tools, as the model sees them. Regenerate with UPDATE_SNAPSHOTS=1."""
+    """The example catalog's typed tools, as the model sees them, are pinned.
+
+    After an intended change, `pytest --inline-snapshot=fix` rewrites tests/snapshots/typed_tools.json.
+    """
     async with serve(transport, era, catalog=EXAMPLE, workflow_tools=True) as client:
         tools = (await client.list_tools()).tools
     typed = [tool for tool in tools if tool.name not in GENERIC]
     assert {tool.name for tool in tools} - GENERIC == {tool.name for tool in typed}
-    snapshot = SNAPSHOTS / "typed_tools.json"
-    current = json.dumps(_pinned(typed), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        snapshot.parent.mkdir(exist_ok=True)
-        snapshot.write_text(current, encoding="utf-8")
-    assert snapshot.read_text(encoding="utf-8") == current, "typed tools changed: rerun with UPDATE_SNAPSHOTS=1"
+    assert _pinned(typed) == external_file("snapshots/typed_tools.json")
 
 
 async def test_typed_tools_show_exactly_the_declared_schema(transport: httpx2.ASGITransport, era: str) -> None:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import itertools
-import json
-from pathlib import Path
 
 import anyio
 import pytest
+from inline_snapshot import external_file
 from mcp import MCPError
 
-from tests.helpers import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, ProgressLog, data_of, text_of
+from tests.helpers import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, ProgressLog, data_of, listing_of, text_of
 from wave_mcp.sandbox import SandboxState
 
 pytestmark = [pytest.mark.anyio, pytest.mark.stdio]
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
 Sandbox = tuple[str, SandboxState]
 
 
@@ -24,12 +22,7 @@ async def test_a_session_over_stdio(stdio_client: GuardedClient, sandbox_server:
     started with its params, waited for with progress, and its result read."""
     _, state = sandbox_server
     tools = (await stdio_client.list_tools()).tools
-    pinned = {entry["name"]: entry for entry in json.loads(SNAPSHOT.read_text(encoding="utf-8"))}
-    assert sorted(tool.name for tool in tools) == sorted(pinned)
-    for tool in tools:
-        dumped = tool.model_dump(by_alias=True, mode="json", exclude_none=True)
-        for key in ("title", "description", "inputSchema", "outputSchema", "annotations"):
-            assert dumped.get(key) == pinned[tool.name][key], (tool.name, key)
+    assert listing_of(tools) == external_file("snapshots/tools.json")
 
     bad = await stdio_client.call_tool("wait_for_run", {"run_id": "", "timeout_seconds": -5})
     assert bad.is_error and "run_id" in text_of(bad) and "timeout_seconds" in text_of(bad)

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
 import pytest
+from inline_snapshot import external_file
 from mcp import MCPError
 
-from tests.helpers import API_KEY, EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, ProgressLog, data_of, text_of
+from tests.helpers import API_KEY, EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, ProgressLog, data_of, listing_of, text_of
 from wave_mcp.sandbox import DEMO_WORKFLOWS, Fault, SandboxState
 
 pytestmark = pytest.mark.anyio
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
-LISTED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
 LONG_RUN = {"workflow_id": "timer", "params": {"seconds": 1000}}
 """A run that outlasts every test (100 s at the tests' time scale)."""
 
@@ -36,15 +33,10 @@ async def start(client: GuardedClient, **arguments: Any) -> dict[str, Any]:
 async def test_the_tool_listing_matches_the_snapshot(mcp_client: GuardedClient) -> None:
     """Names, titles, descriptions, schemas and annotations are pinned: any change shows in review.
 
-    Run with UPDATE_SNAPSHOTS=1 to rewrite tests/snapshots/tools.json after an intended change.
+    After an intended change, `pytest --inline-snapshot=fix` rewrites tests/snapshots/tools.json.
     """
     tools = (await mcp_client.list_tools()).tools
-    dumped = [tool.model_dump(by_alias=True, mode="json", exclude_none=True) for tool in tools]
-    listing = sorted(({key: entry.get(key) for key in LISTED_FIELDS} for entry in dumped), key=lambda t: t["name"])
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        SNAPSHOT.parent.mkdir(exist_ok=True)
-        SNAPSHOT.write_text(json.dumps(listing, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    assert listing == json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    assert listing_of(tools) == external_file("snapshots/tools.json")
 
 
 async def test_every_tool_and_argument_is_described_for_the_model(mcp_client: GuardedClient) -> None:
