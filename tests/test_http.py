@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from typing import Any
 
 import anyio
@@ -18,7 +19,18 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from starlette.applications import Starlette
 
-from tests.helpers import API_KEY, ERAS, EXAMPLE_ID, GuardedClient, ProgressLog, make_settings, server_env
+from tests.helpers import (
+    API_KEY,
+    ERAS,
+    EXAMPLE_ID,
+    POLL_INTERVAL_MAX,
+    GuardedClient,
+    ProgressLog,
+    make_settings,
+    server_env,
+    stays,
+    until,
+)
 from tests.servers import KeyRecorder, app_in_thread, http_subprocess
 from wave_mcp.caller import CALLER_KEY_HEADER, caller_key
 from wave_mcp.client import WaveClient
@@ -26,7 +38,7 @@ from wave_mcp.config import Settings, is_loopback, load_settings
 from wave_mcp.errors import AuthenticationError, ConfigError, UpstreamError
 from wave_mcp.http import create_http_app, transport_security
 from wave_mcp.logs import SecretFilter
-from wave_mcp.sandbox import SandboxState
+from wave_mcp.sandbox import Fault, SandboxState
 
 pytestmark = pytest.mark.anyio
 
@@ -110,26 +122,28 @@ async def test_cancellation_stops_polling(recorder: KeyRecorder, sandbox: Sandbo
     """A cancelled wait sends no further requests. The 2026-07-28 client's cancel reaches the server at once;
     a 2025-11-25 client's cancel notification travels in another stateless request, so its call ends when the
     client closes the connection that carries it."""
+    path = ""
+
+    def polls() -> int:
+        return sandbox.count("GET", path)
+
     with serve(recorder) as url:
         async with connect(url, mode) as client:
             started = await client.call_tool("execute_workflow", {"workflow_id": "timer", "params": {"seconds": 600}})
             run_id = (started.structured_content or {})["id"]
             path = f"/runs/{run_id}"
-            with anyio.move_on_after(1.0) as scope:
-                await client.call_tool("wait_for_run", {"run_id": run_id, "timeout_seconds": 60})
-            assert scope.cancelled_caught
+            sandbox.faults.append(Fault("hang", "get", after=1))  # the second poll is held until its caller gives up
+            async with anyio.create_task_group() as group:
+                arguments = {"run_id": run_id, "timeout_seconds": 60}
+                group.start_soon(partial(client.call_tool, "wait_for_run", arguments))
+                await until(lambda: polls() == 2, "the wait's second poll")
+                group.cancel_scope.cancel()
             if mode == "auto":
-                after_cancel = await _settled_count(sandbox, path)
+                await until(lambda: bool(sandbox.given_up), "the cancel reaching the wait (its held poll abandoned)")
         if mode == "legacy":
-            after_cancel = await _settled_count(sandbox, path)
-        assert after_cancel >= 2, "the wait had not been polling"
-        await anyio.sleep(1.5)  # three times the longest poll interval of these settings
-        assert sandbox.count("GET", path) == after_cancel, "polling went on after the cancel"
-
-
-async def _settled_count(sandbox: SandboxState, path: str) -> int:
-    await anyio.sleep(0.3)  # a poll already on the wire may still land
-    return sandbox.count("GET", path)
+            await until(lambda: bool(sandbox.given_up), "the closed connection ending the wait (its poll abandoned)")
+        assert polls() == 2, "the wait had not been polling"
+        await stays(lambda: polls() == 2, "polling went on after the cancel", seconds=2 * POLL_INTERVAL_MAX)
 
 
 # ---- bearer token -------------------------------------------------------------------------------------------------
