@@ -243,6 +243,7 @@ def check_routes(h: Harness) -> None:
 
 @pytest.mark.parametrize("tool", ["list_workflows", "execute_workflow", "get_run", "wait_for_run"])
 def test_fuzz_tool_arguments(tool: str) -> None:
+    """Any arguments to a tool give a result or a clear tool error: never a crash, never a request off its route."""
     errors = ErrorLog()
     logging.getLogger().addHandler(errors)
     cases: list[bool] = []

@@ -72,6 +72,7 @@ async def test_a_zero_timeout_wait_still_reads_the_run(
 
 
 async def test_the_lazy_transport_is_built_on_the_first_request_only() -> None:
+    """The HTTP transport is built on the first request, once, and never for a client that sends none."""
     built: list[httpx2.MockTransport] = []
 
     def build() -> httpx2.AsyncBaseTransport:

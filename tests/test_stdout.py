@@ -88,6 +88,7 @@ async def misbehaving_session(client: GuardedClient, state: SandboxState) -> lis
 async def test_every_stdout_line_is_json_rpc(
     era: str, tmp_path: Path, sandbox_server: tuple[str, SandboxState]
 ) -> None:
+    """Even with noisy start-up, warnings and debug logging, every line on stdout is a JSON-RPC message."""
     url, state = sandbox_server
     state.faults.clear()
     (tmp_path / "sitecustomize.py").write_text(NOISE)
