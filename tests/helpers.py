@@ -7,8 +7,12 @@ Test modules import from here; `conftest.py` keeps only fixtures and hooks.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
+import subprocess
+import sys
+import time as wall
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +24,10 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent, Tool
 
 from wave_mcp.config import Settings
+from wave_mcp.errors import WaveError
+from wave_mcp.models import Run
+from wave_mcp.sandbox import wave_timestamp
+from wave_mcp.waiting import PollSchedule, WaitOutcome, wait_for_run
 
 API_KEY = "wk_test_5f1e9c3a7b2d4e6f8a0c"
 """The key every test uses: distinctive, so that any leak of it into output is found."""
@@ -72,6 +80,37 @@ def server_env(api_url: str, **extra: str) -> dict[str, str]:
         "PYTHONPATH": str(ROOT),
         **extra,
     }
+
+
+TIMEOUT = 60.0
+"""Generous bound on a subprocess that should exit by itself (a guard against hangs, not a speed check)."""
+
+
+def wave_mcp(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m wave_mcp ARGS` to completion, with stdin closed."""
+    return subprocess.run(
+        [sys.executable, "-m", "wave_mcp", *args],
+        env=clean_env(**variables),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def assert_one_clear_line(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    """Exit code 2, nothing on stdout (the MCP channel), exactly one `wave-mcp:` line on stderr, no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("wave-mcp: ")
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+    return lines[0]
 
 
 def free_port() -> int:
@@ -127,6 +166,15 @@ def listing_of(tools: list[Tool]) -> list[dict[str, Any]]:
     """The tools as the model sees them (the fields it reads, as JSON), by name: what the snapshot pins."""
     dumped = [tool.model_dump(by_alias=True, mode="json", exclude_none=True) for tool in tools]
     return sorted(({key: entry.get(key) for key in LISTED_FIELDS} for entry in dumped), key=lambda t: t["name"])
+
+
+LEGACY_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+}
 
 
 # ---- progress -------------------------------------------------------------------------------------------------
@@ -189,6 +237,63 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.now += seconds
         await anyio.lowlevel.checkpoint()
+
+
+STEADY_SCHEDULE = PollSchedule(jitter=0.0)
+"""The default schedule without jitter: the same pauses every time."""
+
+
+@dataclass
+class FakeAPI:
+    """`get_run` of a simulated run: scripted answers, or a run that finishes `length` seconds after `started`."""
+
+    time: FakeClock
+    length: float = math.inf
+    started: float = 1000.0
+    script: list[Run | WaveError] = field(default_factory=list)
+    read_seconds: float = 0.0
+    calls: list[tuple[float, float]] = field(default_factory=list)
+    """(time of the read, deadline it was given)"""
+
+    async def get_run(self, deadline: float) -> Run:
+        self.calls.append((self.time.now, deadline))
+        self.time.advance(self.read_seconds)
+        if self.script:
+            step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+            if isinstance(step, WaveError):
+                raise step
+            return step
+        age = self.time.now - self.started
+        started_at = wave_timestamp(wall.time() - age)  # the start time an API would give, on the real wall clock
+        status = "completed" if age >= self.length else "running"
+        return Run(id="run-1", status=status, started_at=started_at, other={"read_at": self.time.now})
+
+
+Progress = list[tuple[float, float | None, str]]
+
+
+async def wait(
+    api: FakeAPI,
+    budget: float,
+    schedule: PollSchedule = STEADY_SCHEDULE,
+    progress: Progress | None = None,
+    **kwargs: object,
+) -> WaitOutcome:
+    """Run the loop against `api` on its fake time."""
+
+    async def on_progress(value: float, total: float | None, message: str) -> None:
+        assert progress is not None
+        progress.append((value, total, message))
+
+    return await wait_for_run(
+        api.get_run,
+        budget=budget,
+        schedule=schedule,
+        on_progress=on_progress if progress is not None else None,
+        clock=api.time,
+        sleep=api.time.sleep,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 # ---- waiting for a state, not for a time ------------------------------------------------------------------------

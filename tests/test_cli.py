@@ -11,41 +11,10 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.helpers import API_KEY, clean_env, free_port
+from tests.helpers import API_KEY, TIMEOUT, assert_one_clear_line, clean_env, free_port, wave_mcp
 from wave_mcp.config import SANDBOX_API_KEY, load_settings, setting_sources
 from wave_mcp.errors import ConfigError
 from wave_mcp.sandbox import SandboxState
-
-TIMEOUT = 60.0
-"""Generous bound on a subprocess that should exit by itself (a guard against hangs, not a speed check)."""
-
-
-def wave_mcp(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m wave_mcp ARGS` to completion, with stdin closed."""
-    return subprocess.run(
-        [sys.executable, "-m", "wave_mcp", *args],
-        env=clean_env(**variables),
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-
-
-def assert_one_clear_line(result: subprocess.CompletedProcess[str], *words: str) -> str:
-    """Exit code 2, nothing on stdout (the MCP channel), exactly one `wave-mcp:` line on stderr, no traceback."""
-    assert result.returncode == 2, result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("wave-mcp: ")
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in lines[0]
-    return lines[0]
-
 
 # ---- refusing to start --------------------------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from tests.helpers import (
     API_KEY,
     ERAS,
     EXAMPLE_ID,
+    INITIALIZE,
+    LEGACY_HEADERS,
     POLL_INTERVAL_MAX,
     GuardedClient,
     ProgressLog,
@@ -46,14 +48,6 @@ TOOLS = ["execute_workflow", "get_run", "list_workflows", "wait_for_run"]
 TOKEN = "tok_4c1d9b7e2a6f8e0d3b5a"
 SERVER_KEY = "wk_server_only_9a8b7c6d5e4f"
 """A key the sandbox rejects: where it is configured, only a caller's own key (API_KEY) works."""
-
-LEGACY_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
-}
 
 
 @pytest.fixture

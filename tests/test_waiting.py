@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import itertools
-import math
 import random
 import statistics
-import time as wall
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.helpers import FakeClock
+from tests.helpers import STEADY_SCHEDULE, FakeAPI, FakeClock, Progress, wait
 from wave_mcp.errors import (
     AuthenticationError,
     InvalidResponseError,
@@ -27,14 +25,13 @@ from wave_mcp.errors import (
     WaveTimeoutError,
 )
 from wave_mcp.models import Run
-from wave_mcp.sandbox import wave_timestamp
-from wave_mcp.waiting import PollSchedule, Seen, WaitOutcome, wait_for_run
+from wave_mcp.waiting import PollSchedule, Seen, wait_for_run
 
 pytestmark = pytest.mark.anyio
 
 CAP = 10.0
 DEFAULT = PollSchedule()
-STEADY = PollSchedule(jitter=0.0)
+STEADY = STEADY_SCHEDULE
 
 
 @dataclass(frozen=True)
@@ -45,59 +42,6 @@ class FixedDraw(PollSchedule):
 
     def interval(self, age: float, rand: Callable[[], float] = random.random) -> float:
         return super().interval(age, lambda: self.draw)
-
-
-@dataclass
-class FakeAPI:
-    """`get_run` of a simulated run: scripted answers, or a run that finishes `length` seconds after `started`."""
-
-    time: FakeClock
-    length: float = math.inf
-    started: float = 1000.0
-    script: list[Run | WaveError] = field(default_factory=list)
-    read_seconds: float = 0.0
-    calls: list[tuple[float, float]] = field(default_factory=list)
-    """(time of the read, deadline it was given)"""
-
-    async def get_run(self, deadline: float) -> Run:
-        self.calls.append((self.time.now, deadline))
-        self.time.advance(self.read_seconds)
-        if self.script:
-            step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
-            if isinstance(step, WaveError):
-                raise step
-            return step
-        age = self.time.now - self.started
-        started_at = wave_timestamp(wall.time() - age)  # the start time an API would give, on the real wall clock
-        status = "completed" if age >= self.length else "running"
-        return Run(id="run-1", status=status, started_at=started_at, other={"read_at": self.time.now})
-
-
-Progress = list[tuple[float, float | None, str]]
-
-
-async def wait(
-    api: FakeAPI,
-    budget: float,
-    schedule: PollSchedule = STEADY,
-    progress: Progress | None = None,
-    **kwargs: object,
-) -> WaitOutcome:
-    """Run the loop against `api` on its fake time."""
-
-    async def on_progress(value: float, total: float | None, message: str) -> None:
-        assert progress is not None
-        progress.append((value, total, message))
-
-    return await wait_for_run(
-        api.get_run,
-        budget=budget,
-        schedule=schedule,
-        on_progress=on_progress if progress is not None else None,
-        clock=api.time,
-        sleep=api.time.sleep,
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 def running(**other: object) -> Run:
