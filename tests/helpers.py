@@ -1,6 +1,7 @@
-"""What the tests share besides fixtures: the test key and the example workflow, settings, readers of tool results,
-a client that checks every result for the key, environments for subprocesses, one fake clock, one log of progress
-notifications, and a way to wait for the sandbox to reach a state.
+"""What the tests share besides fixtures: the test key and the example workflow, settings, environments and a runner
+for subprocesses, readers of tool results, a client that checks every result for the key, the pinned tool listing,
+one log of progress notifications, one fake clock (and a simulated API on it for the wait loop), and a way to wait
+for a state (of the sandbox, say) instead of for a time.
 
 Test modules import from here; `conftest.py` keeps only fixtures and hooks.
 """
@@ -82,6 +83,8 @@ def server_env(api_url: str, **extra: str) -> dict[str, str]:
     }
 
 
+# ---- the command line as a user runs it --------------------------------------------------------------------------
+
 TIMEOUT = 60.0
 """Generous bound on a subprocess that should exit by itself (a guard against hangs, not a speed check)."""
 
@@ -121,7 +124,7 @@ def free_port() -> int:
         return port
 
 
-# ---- tool results, and the key that must never be in them -------------------------------------------------------
+# ---- tool results and listings, and the key that must never be in them -------------------------------------------
 
 
 def text_of(result: CallToolResult) -> str:
@@ -169,12 +172,14 @@ def listing_of(tools: list[Tool]) -> list[dict[str, Any]]:
 
 
 LEGACY_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+"""The headers of a raw 2025-11-25 Streamable HTTP request."""
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
     "method": "initialize",
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
 }
+"""A raw 2025-11-25 `initialize` request, for probing the HTTP layer without an MCP client."""
 
 
 # ---- progress -------------------------------------------------------------------------------------------------
@@ -270,6 +275,7 @@ class FakeAPI:
 
 
 Progress = list[tuple[float, float | None, str]]
+"""What the wait loop reported as progress: (elapsed seconds, total, message)."""
 
 
 async def wait(
@@ -279,7 +285,7 @@ async def wait(
     progress: Progress | None = None,
     **kwargs: object,
 ) -> WaitOutcome:
-    """Run the loop against `api` on its fake time."""
+    """Run the wait loop against `api` on its fake clock; `progress`, when given, collects what it reports."""
 
     async def on_progress(value: float, total: float | None, message: str) -> None:
         assert progress is not None
