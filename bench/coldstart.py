@@ -150,9 +150,9 @@ minimal = MCPServer("minimal")
 async def add(a: int, b: int) -> int:
     return a + b
 mark("build the minimal one-tool server")
-from wave_mcp.cli import _parser
+from wave_mcp.cli import parse_args
 from wave_mcp.config import load_settings
-args = _parser().parse_args([])
+args = parse_args([])
 mark("wave-mcp: import the CLI and settings (pydantic-settings), parse flags")
 import wave_mcp.server
 mark("wave-mcp: import the server, client, waiting, reports, models")

@@ -12,7 +12,7 @@ from typing import Any
 import httpx2
 from mcp import Client
 
-from tests.conftest import GuardedClient, make_settings
+from tests.helpers import GuardedClient, make_settings
 from wave_mcp.config import example_catalog_path
 from wave_mcp.server import build_server
 

@@ -1,14 +1,13 @@
-"""Shared fixtures: the sandbox (in process and on a loopback port), settings, MCP clients in both protocol eras,
-and a guard that fails any test whose output contains the API key."""
+"""Fixtures and hooks only: the sandbox (in process and on a loopback port), MCP clients in both protocol eras, a
+clean environment for each test, and a guard that fails any test whose output contains the API key.
+
+Constants and helper functions live in `tests/helpers.py`."""
 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,47 +15,15 @@ from typing import Any
 import httpx2
 import pytest
 import stamina
-import uvicorn
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.stdio import stdio_client as spawn_stdio
-from mcp.types import CallToolResult, TextContent
 from starlette.applications import Starlette
 
-from wave_mcp.config import Settings
+from tests.helpers import API_KEY, ERAS, ROOT, TIME_SCALE, GuardedClient, make_settings, server_env
+from tests.servers import app_in_thread
 from wave_mcp.sandbox import SandboxState, SandboxTransport, create_app
 from wave_mcp.server import build_server
-
-API_KEY = "wk_test_5f1e9c3a7b2d4e6f8a0c"
-"""The key every test uses: distinctive, so that any leak of it into output is found."""
-
-ERAS = ["auto", "legacy"]
-"""`auto` speaks the 2026-07-28 protocol, `legacy` the 2025-11-25 handshake."""
-
-TIME_SCALE = 0.1
-"""Sandbox runs take a tenth of their nominal time in tests."""
-
-ROOT = Path(__file__).resolve().parents[1]
-
-EXAMPLE_ID = "8988f685-2b8c-4a09-9955-150426265d32"
-"""The API document's example workflow, which the sandbox serves."""
-EXAMPLE_PARAMS = {"param1": "value 1", "param2": "value 2"}
-
-
-def text_of(result: CallToolResult) -> str:
-    """A tool result's text content, joined; every result carries some."""
-    texts = [block.text for block in result.content if isinstance(block, TextContent)]
-    assert texts, "the result has no text content"
-    return "\n".join(texts)
-
-
-def data_of(result: CallToolResult) -> dict[str, Any]:
-    """The structured content of a successful tool result."""
-    assert not result.is_error, text_of(result)
-    content: dict[str, Any] | None = result.structured_content
-    assert content is not None
-    return content
-
 
 # ---- secrets: no test output may contain the key ------------------------------------------------------------
 
@@ -77,25 +44,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def assert_no_key(result: CallToolResult) -> CallToolResult:
-    """Fail if a tool result (text or structured) contains the key; return it unchanged."""
-    assert API_KEY not in result.model_dump_json(), "the API key appeared in a tool result"
-    return result
-
-
-class GuardedClient:
-    """An MCP client whose every tool result is checked for the key."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-
-    async def call_tool(self, name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> CallToolResult:
-        return assert_no_key(await self.client.call_tool(name, arguments, **kwargs))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
-
-
 # ---- basics ------------------------------------------------------------------------------------------------
 
 
@@ -114,18 +62,6 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     stamina.set_testing(True, attempts=3)
     yield
     stamina.set_testing(False)
-
-
-def make_settings(**overrides: Any) -> Settings:
-    """Settings for tests: the test key, a fake base URL, fast polling."""
-    values: dict[str, Any] = {
-        "api_key": API_KEY,
-        "api_url": "https://wave.test",
-        "poll_interval_min": 0.05,
-        "poll_interval_max": 0.5,
-        **overrides,
-    }
-    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -158,40 +94,12 @@ async def mcp_client(request: pytest.FixtureRequest, transport: httpx2.ASGITrans
 # ---- a real sandbox on a loopback port, and the server as a subprocess -----------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[tuple[str, SandboxState]]:
     """The sandbox served by uvicorn on a loopback port: its URL and its state."""
     app = create_app(api_key=API_KEY, time_scale=TIME_SCALE)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the sandbox did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", app.state.sandbox
-    server.should_exit = True
-    thread.join(timeout=5)
-
-
-def server_env(api_url: str, **extra: str) -> dict[str, str]:
-    """The environment of a server subprocess pointed at `api_url`."""
-    return {
-        "WAVE_API_URL": api_url,
-        "WAVE_API_KEY": API_KEY,
-        "WAVE_POLL_INTERVAL_MIN": "0.05",
-        "WAVE_POLL_INTERVAL_MAX": "0.5",
-        "PYTHONPATH": str(ROOT),
-        **extra,
-    }
+    with app_in_thread(app) as url:
+        yield url, app.state.sandbox
 
 
 @pytest.fixture(params=ERAS)

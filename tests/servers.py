@@ -16,7 +16,7 @@ import httpx2
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tests.conftest import API_KEY, ROOT, free_port
+from tests.helpers import API_KEY, ROOT, free_port
 
 START_SECONDS = 20.0
 

@@ -16,7 +16,7 @@ from mcp.client.extension import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from mcp.types import TextResourceContents
 
-from tests.conftest import ERAS, ROOT, GuardedClient, data_of, make_settings, text_of
+from tests.helpers import ERAS, ROOT, GuardedClient, data_of, make_settings, text_of
 from wave_mcp.app import FORM_TOOL, LOOK_TOOL, NEXT_LOOK_META, RUN_CARD, WORKFLOW_FORM, page
 from wave_mcp.server import build_server
 

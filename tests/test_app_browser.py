@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tests.conftest import API_KEY, EXAMPLE_ID, ROOT, make_settings
+from tests.helpers import API_KEY, EXAMPLE_ID, ROOT, make_settings
 from tests.servers import app_in_thread
 from wave_mcp.config import Settings
 from wave_mcp.models import parse_timestamp

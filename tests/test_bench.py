@@ -12,10 +12,11 @@ import sys
 import pytest
 
 from bench.common import Table, percentile, ratio, spread
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_percentiles_interpolate_between_ranks() -> None:
+    """A percentile between two ranks is interpolated; an empty sample has none (NaN)."""
     values = [4.0, 1.0, 3.0, 2.0]
     assert percentile(values, 0) == 1.0
     assert percentile(values, 50) == 2.5
@@ -25,18 +26,21 @@ def test_percentiles_interpolate_between_ranks() -> None:
 
 
 def test_spread_shows_the_median_and_the_interquartile_range() -> None:
+    """A spread reads "median (p25-p75)", to the digits asked; an empty sample shows a dash."""
     assert spread([10.0, 20.0, 30.0, 40.0, 50.0]) == "30 (20-40)"
     assert spread([1.234, 1.5], 2) == "1.37 (1.30-1.43)"
     assert spread([]) == "-"
 
 
 def test_ratio_guards_against_missing_baselines() -> None:
+    """A ratio reads "1.15x"; a zero or missing baseline gives a dash, not an error."""
     assert ratio(1.15, 1.0) == "1.15x"
     assert ratio(1.0, 0.0) == "-"
     assert ratio(math.nan, 1.0) == "-"
 
 
 def test_the_table_is_markdown_and_escapes_pipes() -> None:
+    """A table renders as Markdown with its notes, pipes in cells escaped; a row of the wrong width is refused."""
     table = Table("Title", ["a", "b"])
     table.add("x|y", "2")
     table.notes.append("A note.")

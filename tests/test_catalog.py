@@ -17,6 +17,7 @@ import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from inline_snapshot import external_file
 from jsonschema import Draft202012Validator
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
@@ -24,7 +25,7 @@ from mcp.client.stdio import stdio_client as spawn_stdio
 from mcp.types import CallToolResult
 
 from tests.catalogs import EXAMPLE, serve, write_catalog, write_json_catalog
-from tests.conftest import API_KEY, ERAS, ROOT, make_settings, server_env, text_of
+from tests.helpers import API_KEY, ERAS, ROOT, make_settings, server_env, text_of
 from wave_mcp.catalog import Catalog, load_catalog
 from wave_mcp.demo import SANDBOX_PARAMS, SANDBOX_WORKFLOW
 from wave_mcp.errors import ConfigError, InvalidInputError
@@ -34,7 +35,6 @@ from wave_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
 GENERIC = {"list_workflows", "execute_workflow", "get_run", "wait_for_run"}
 
 # A valid call of each example workflow, as a user would make it.
@@ -73,6 +73,7 @@ def test_example_catalog_describes_exactly_the_sandbox_workflows() -> None:
 
 
 def test_sandbox_settings_default_to_the_example_catalog(tmp_path: Path) -> None:
+    """In sandbox mode the example catalog is used unless another is set; outside it there is none."""
     assert make_settings(sandbox=True).catalog == EXAMPLE
     own = write_catalog(tmp_path, '[[workflow]]\nid = "timer"\n')
     assert make_settings(sandbox=True, catalog=own).catalog == own
@@ -112,6 +113,7 @@ def test_json_catalog_is_the_same_as_toml(tmp_path: Path) -> None:
     ],
 )
 def test_tool_names_derive_from_the_name(tmp_path: Path, name: str | None, workflow_id: str, expected: str) -> None:
+    """A typed tool's name comes from the workflow's name, or else its id."""
     entry: dict[str, Any] = {"id": workflow_id} | ({"name": name} if name else {})
     catalog = load_catalog(write_json_catalog(tmp_path, [entry]))
     assert catalog.entries[0].tool == expected
@@ -215,6 +217,7 @@ BAD_CATALOGS: list[tuple[str, str, str, list[str]]] = [
 def test_invalid_catalog_is_refused_in_one_line(
     tmp_path: Path, case: str, file_name: str, content: str, parts: list[str]
 ) -> None:
+    """An invalid catalog stops the server with one line naming the file and each problem."""
     path = tmp_path / file_name
     path.write_text(content, encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
@@ -227,6 +230,7 @@ def test_invalid_catalog_is_refused_in_one_line(
 
 
 def test_missing_catalog_file(tmp_path: Path) -> None:
+    """A catalog file that cannot be read is refused with a message naming it."""
     with pytest.raises(ConfigError, match=r"invalid catalog .*nowhere\.toml: cannot be read"):
         load_catalog(tmp_path / "nowhere.toml")
 
@@ -313,6 +317,7 @@ async def test_listing_merges_the_api_and_the_catalog(
 
 
 async def test_listing_filters_merged_entries(tmp_path: Path, transport: httpx2.ASGITransport, era: str) -> None:
+    """`query` also filters the workflows that only the catalog knows."""
     path = write_catalog(tmp_path, MERGE)
     async with serve(transport, era, catalog=path) as client:
         found = await client.call_tool("list_workflows", {"query": "ARCHIVE"})
@@ -322,6 +327,7 @@ async def test_listing_filters_merged_entries(tmp_path: Path, transport: httpx2.
 async def test_listing_falls_back_to_the_catalog_when_the_api_fails(
     tmp_path: Path, transport: httpx2.ASGITransport, sandbox: SandboxState, era: str
 ) -> None:
+    """When the API cannot list workflows, the listing comes from the catalog, marked as such."""
     from wave_mcp.sandbox import Fault
 
     sandbox.faults.append(Fault("503", route="list", times=50))
@@ -346,6 +352,7 @@ async def test_listing_without_the_api_listing() -> None:
 
 
 def test_listing_keeps_the_api_order_and_skips_duplicates() -> None:
+    """The merged listing keeps the API's order, lists each id once, then adds the catalog's others."""
     catalog = load_catalog(EXAMPLE)
     api = [Workflow(id="timer"), Workflow(id="other", name="Other"), Workflow(id="timer")]
     infos = catalog.listing(api, allowed=lambda _: True)
@@ -378,6 +385,7 @@ items = { type = "object", required = ["qty"], properties = { qty = { type = "in
 async def test_invalid_params_list_every_violation_and_send_nothing(
     tmp_path: Path, transport: httpx2.ASGITransport, sandbox: SandboxState, era: str
 ) -> None:
+    """Params that break the declared schema are refused with every problem listed; nothing is sent."""
     path = write_catalog(tmp_path, NESTED)
     params = {"month": "2026-13-45", "items": [{"qty": 2}, {"qty": 0}, {}], "extra": True}
     async with serve(transport, era, catalog=path) as client:
@@ -397,6 +405,7 @@ async def test_invalid_params_list_every_violation_and_send_nothing(
 
 
 async def test_many_violations_are_bounded(tmp_path: Path, transport: httpx2.ASGITransport, era: str) -> None:
+    """A refusal lists at most 20 problems and says how many more there are."""
     path = write_catalog(tmp_path, NESTED)
     params = {"month": "2026-03-01", "items": [{"qty": 0} for _ in range(30)]}
     async with serve(transport, era, catalog=path) as client:
@@ -409,6 +418,7 @@ async def test_many_violations_are_bounded(tmp_path: Path, transport: httpx2.ASG
 async def test_valid_params_are_sent_once_as_given(
     tmp_path: Path, transport: httpx2.ASGITransport, sandbox: SandboxState, era: str
 ) -> None:
+    """Params that fit the declared schema are sent once, exactly as given."""
     path = write_catalog(tmp_path, NESTED)
     params = {"month": "2026-03-01", "items": [{"qty": 1}]}
     async with serve(transport, era, catalog=path) as client:
@@ -429,6 +439,7 @@ async def test_uncatalogued_workflows_are_not_checked(
 
 
 def test_unresolvable_reference_sends_nothing(tmp_path: Path) -> None:
+    """A schema whose `$ref` cannot be resolved refuses the params with a clear error."""
     path = write_json_catalog(
         tmp_path, [{"id": "a", "params": {"type": "object", "properties": {"x": {"$ref": "#/$defs/missing"}}}}]
     )
@@ -451,20 +462,19 @@ def _pinned(tools: list[Any]) -> list[dict[str, Any]]:
 
 
 async def test_typed_tools_listing_is_pinned(transport: httpx2.ASGITransport, era: str) -> None:
-    """The example catalog's typed tools, as the model sees them. Regenerate with UPDATE_SNAPSHOTS=1."""
+    """The example catalog's typed tools, as the model sees them, are pinned.
+
+    After an intended change, `pytest --inline-snapshot=fix` rewrites tests/snapshots/typed_tools.json.
+    """
     async with serve(transport, era, catalog=EXAMPLE, workflow_tools=True) as client:
         tools = (await client.list_tools()).tools
     typed = [tool for tool in tools if tool.name not in GENERIC]
     assert {tool.name for tool in tools} - GENERIC == {tool.name for tool in typed}
-    snapshot = SNAPSHOTS / "typed_tools.json"
-    current = json.dumps(_pinned(typed), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        snapshot.parent.mkdir(exist_ok=True)
-        snapshot.write_text(current, encoding="utf-8")
-    assert snapshot.read_text(encoding="utf-8") == current, "typed tools changed: rerun with UPDATE_SNAPSHOTS=1"
+    assert _pinned(typed) == external_file("snapshots/typed_tools.json")
 
 
 async def test_typed_tools_show_exactly_the_declared_schema(transport: httpx2.ASGITransport, era: str) -> None:
+    """A typed tool shows exactly the declared params plus `wait_seconds`, and the catalog's name, text and safety."""
     declared = {item["id"]: item for item in example_toml()["workflow"]}
     async with serve(transport, era, catalog=EXAMPLE, workflow_tools=True, wait_max=120) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
@@ -489,6 +499,7 @@ async def test_typed_tools_show_exactly_the_declared_schema(transport: httpx2.AS
 
 
 async def test_no_typed_tools_unless_asked(transport: httpx2.ASGITransport, era: str) -> None:
+    """Typed tools (and the instructions about them) appear only with WAVE_WORKFLOW_TOOLS."""
     async with serve(transport, era, catalog=EXAMPLE) as client:
         assert {tool.name for tool in (await client.list_tools()).tools} == GENERIC
         assert "tool of their own" not in (client.instructions or "")
@@ -536,6 +547,7 @@ async def test_typed_tool_waits_by_the_catalog_default(
 async def test_typed_tool_refuses_invalid_arguments(
     transport: httpx2.ASGITransport, sandbox: SandboxState, era: str, arguments: dict[str, Any], expected: str
 ) -> None:
+    """A typed tool refuses invalid arguments with the problem, says how to call it again, and sends nothing."""
     async with serve(transport, era, catalog=EXAMPLE, workflow_tools=True) as client:
         refused = await client.call_tool("run_monthly_report", arguments)
     assert refused.is_error
@@ -596,6 +608,7 @@ async def test_typed_tools_over_stdio(mode: str, sandbox_server: tuple[str, Sand
 
 
 async def test_workflow_resources_document_each_workflow(transport: httpx2.ASGITransport, era: str) -> None:
+    """Each catalog workflow is a resource documenting its params and result; runs are a resource template."""
     catalog = load_catalog(EXAMPLE)
     async with serve(transport, era, catalog=EXAMPLE, workflow_tools=True) as client:
         listed = (await client.list_resources()).resources
@@ -612,6 +625,7 @@ async def test_workflow_resources_document_each_workflow(transport: httpx2.ASGIT
 
 
 async def test_run_resource_reads_a_run(transport: httpx2.ASGITransport, era: str) -> None:
+    """The run resource reads a run's report as JSON."""
     async with serve(transport, era, catalog=EXAMPLE) as client:
         started = await client.call_tool(
             "execute_workflow", {"workflow_id": "timer", "params": {"seconds": 1}, "wait_seconds": 10}
@@ -623,6 +637,7 @@ async def test_run_resource_reads_a_run(transport: httpx2.ASGITransport, era: st
 
 
 async def test_prompt_walks_through_a_run(transport: httpx2.ASGITransport, era: str) -> None:
+    """The run_workflow prompt walks the model through listing, starting, waiting and reporting."""
     async with serve(transport, era, catalog=EXAMPLE, workflow_tools=True) as client:
         prompts = (await client.list_prompts()).prompts
         assert [prompt.name for prompt in prompts] == ["run_workflow"]
@@ -647,6 +662,7 @@ def _blocks(section: str, language: str) -> list[str]:
 
 
 def test_readme_catalog_examples_load(tmp_path: Path) -> None:
+    """The catalog examples shown in the docs load, and the TOML one matches the example catalog."""
     section = _readme_section()
     toml_catalog = load_catalog(write_catalog(tmp_path, _blocks(section, "toml")[0]))
     assert [entry.id for entry in toml_catalog.entries] == ["monthly-report", "nightly-import"]
@@ -656,6 +672,7 @@ def test_readme_catalog_examples_load(tmp_path: Path) -> None:
 
 
 async def test_readme_error_texts_are_real(tmp_path: Path, transport: httpx2.ASGITransport) -> None:
+    """The error texts shown in the docs are the ones the server gives."""
     section = _readme_section()
     shown = [block.strip() for block in _blocks(section, "")]
     params = {"month": "Marhc", "year": "2026", "format": "pdf"}

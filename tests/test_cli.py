@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,46 +11,10 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.conftest import API_KEY, ROOT, free_port
+from tests.helpers import API_KEY, TIMEOUT, assert_one_clear_line, clean_env, free_port, wave_mcp
 from wave_mcp.config import SANDBOX_API_KEY, load_settings, setting_sources
 from wave_mcp.errors import ConfigError
 from wave_mcp.sandbox import SandboxState
-
-TIMEOUT = 60.0
-"""Generous bound on a subprocess that should exit by itself (a guard against hangs, not a speed check)."""
-
-
-def clean_env(**variables: str) -> dict[str, str]:
-    """Only what Python needs, plus `variables`: no WAVE_* setting of the machine leaks in."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", **variables}
-
-
-def wave_mcp(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m wave_mcp ARGS` to completion, with stdin closed."""
-    return subprocess.run(
-        [sys.executable, "-m", "wave_mcp", *args],
-        env=clean_env(**variables),
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-
-
-def assert_one_clear_line(result: subprocess.CompletedProcess[str], *words: str) -> str:
-    """Exit code 2, nothing on stdout (the MCP channel), exactly one `wave-mcp:` line on stderr, no traceback."""
-    assert result.returncode == 2, result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("wave-mcp: ")
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in lines[0]
-    return lines[0]
-
 
 # ---- refusing to start --------------------------------------------------------------------------------------
 
@@ -146,6 +109,18 @@ def test_flag_beats_environment_beats_dotenv(monkeypatch: pytest.MonkeyPatch, tm
     assert sources["log_level"] == ".env"
     assert sources["api_key"] == ".env"
     assert sources["wait_max"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("flag", "environment", "shown"), [("--no-read-only", "1", "False"), ("--read-only", "0", "True")]
+)
+def test_a_flag_beats_the_environment_both_ways(tmp_path: Path, flag: str, environment: str, shown: str) -> None:
+    """A boolean flag beats its variable whichever way each points: `--no-read-only` switches off the read-only
+    mode that WAVE_READ_ONLY=1 switched on, and `--read-only` switches it on against WAVE_READ_ONLY=0."""
+    result = wave_mcp("--sandbox", flag, "check", cwd=tmp_path, WAVE_READ_ONLY=environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "WAVE_READ_ONLY" in line]
+    assert line.split()[1:] == [shown, "(flag)"]
 
 
 def test_settings_errors_are_one_line_without_the_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx2
 import pytest
 
-from tests.conftest import API_KEY, make_settings
+from tests.helpers import API_KEY, make_settings
 from wave_mcp.client import WaveClient, parse_retry_after
 from wave_mcp.errors import (
     AuthenticationError,

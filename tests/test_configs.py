@@ -20,8 +20,9 @@ import yaml
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from wave_mcp import __version__
+from wave_mcp.cli import main, parse_args
 from wave_mcp.clientconfig import CLIENTS, PLACEHOLDER_KEY, Launch, installed_command, render
 from wave_mcp.config import ENV_PREFIX, Settings
 
@@ -69,15 +70,13 @@ def server_entry(client: str, document: Any) -> dict[str, Any]:
 
 def check_entry_point(entry: dict[str, Any]) -> None:
     """The command starts wave-mcp (the console script or `python -m wave_mcp`) and its arguments parse."""
-    from wave_mcp.cli import _parser
-
     command, args = entry["command"], entry["args"]
     if Path(command).name in ("wave-mcp", "wave-mcp.exe"):
         flags = args
     else:
         assert Path(command).name.startswith("python") and args[:2] == ["-m", "wave_mcp"], entry
         flags = args[2:]
-    _parser().parse_args(flags)  # SystemExit on an unknown flag
+    parse_args(flags)  # SystemExit on an unknown flag
 
 
 def check_secret(client: str, entry: dict[str, Any], document: Any, sandbox: bool) -> None:
@@ -152,8 +151,6 @@ def test_example_parses_and_starts_wave_mcp(example: Path) -> None:
 def test_config_command_prints_this_installation(client: str, sandbox: bool) -> None:
     """`wave-mcp config CLIENT` prints a configuration that parses, in the same shape, with an absolute command
     that exists."""
-    from wave_mcp.cli import main
-
     out = io.StringIO()
     with redirect_stdout(out):
         main(["config", client, *(["--sandbox"] if sandbox else [])])
@@ -164,6 +161,17 @@ def test_config_command_prints_this_installation(client: str, sandbox: bool) -> 
     assert Path(entry["command"]).is_absolute() and Path(entry["command"]).exists()
     launch = installed_command()
     assert [entry["command"], *entry["args"]] == [launch.command, *launch.with_sandbox(sandbox).args]
+
+
+def test_sandbox_before_config_gives_the_sandbox_configuration() -> None:
+    """`wave-mcp --sandbox config zed` prints the same as `wave-mcp config zed --sandbox`: a sandbox configuration."""
+    before, after = io.StringIO(), io.StringIO()
+    with redirect_stdout(before):
+        main(["--sandbox", "config", "zed"])
+    with redirect_stdout(after):
+        main(["config", "zed", "--sandbox"])
+    assert before.getvalue() == after.getvalue()
+    assert "--sandbox" in after.getvalue()
 
 
 def test_installed_command_falls_back_to_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.conftest import ROOT, make_settings, server_env
 from tests.external import node_tool
+from tests.helpers import ROOT, make_settings, server_env
 from tests.servers import Spawned, http_subprocess
 from wave_mcp.config import example_catalog_path
 from wave_mcp.sandbox import SandboxState

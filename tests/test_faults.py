@@ -20,7 +20,7 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
-from tests.conftest import ERAS, EXAMPLE_ID, GuardedClient, make_settings, text_of
+from tests.helpers import ERAS, EXAMPLE_ID, GuardedClient, make_settings, text_of
 from wave_mcp.client import DEADLINE_GRACE
 from wave_mcp.sandbox import FAULT_KINDS, FAULTS_AFTER_RUN_CREATED, Fault, SandboxState, SandboxTransport
 from wave_mcp.server import build_server
@@ -139,6 +139,7 @@ async def client(request: pytest.FixtureRequest, transport: SandboxTransport) ->
 
 
 def test_the_tables_cover_every_fault() -> None:
+    """The expected outcomes are written down for every kind of fault the sandbox can inject."""
     assert set(EXECUTE) == set(GET_ONCE) == set(WAIT_ONCE) == set(FAULT_KINDS)
 
 
@@ -179,6 +180,7 @@ async def test_get_run_fault_once(kind: str, client: GuardedClient, sandbox: San
 
 @pytest.mark.parametrize("kind", sorted(GET_PERSISTENT))
 async def test_get_run_fault_persists(kind: str, mcp_client: GuardedClient, sandbox: SandboxState) -> None:
+    """A fault on every read ends get_run with the expected clear error after the expected number of tries."""
     run_id = await completed_run(mcp_client)
     sandbox.requests.clear()
     sandbox.faults.append(fault(kind, "get", times=10))
@@ -236,6 +238,7 @@ async def test_wait_against_a_hung_api_ends_by_its_deadline(client: GuardedClien
 
 
 async def test_wait_on_a_never_seen_run_under_a_hung_api(client: GuardedClient, sandbox: SandboxState) -> None:
+    """A wait for a run never seen, against an API that never answers, ends in a clear error within its budget."""
     sandbox.faults.append(Fault("hang", "get", times=100))
     budget = 2.0
     result, elapsed = await timed(client, "wait_for_run", {"run_id": "some-run", "timeout_seconds": budget})
@@ -258,6 +261,7 @@ async def test_execute_and_wait_with_faults_on_both(client: GuardedClient, sandb
 
 
 async def test_retry_after_beyond_the_cap_is_not_waited_for(client: GuardedClient, sandbox: SandboxState) -> None:
+    """A Retry-After beyond the cap is reported at once with when to retry, not waited for."""
     run_id = await completed_run(client)
     sandbox.requests.clear()
     sandbox.faults.append(Fault("429", "get", times=1, retry_after="120"))
@@ -297,6 +301,7 @@ async def test_execute_fault_over_a_socket(kind: str, socket_client: tuple[Guard
 
 @pytest.mark.parametrize("kind", ["reset", "hang", "503"])
 async def test_get_run_fault_over_a_socket(kind: str, socket_client: tuple[GuardedClient, SandboxState]) -> None:
+    """Over a real socket, a fault on one read is retried to the result; a hang ends in a clear timeout error."""
     client, state = socket_client
     run_id = await completed_run(client)
     state.requests.clear()

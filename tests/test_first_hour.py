@@ -8,17 +8,30 @@ import subprocess
 import sys
 from pathlib import Path
 
-import anyio
 import httpx2
 import pytest
 from rich.progress import Task
 
-from tests.conftest import API_KEY, ROOT, GuardedClient, data_of, server_env
 from tests.external import INSTALL_HINT, LANGCHAIN_HINT, node_tool
+from tests.helpers import (
+    API_KEY,
+    INITIALIZE,
+    LEGACY_HEADERS,
+    ROOT,
+    TIMEOUT,
+    FakeAPI,
+    FakeClock,
+    GuardedClient,
+    Progress,
+    ProgressLog,
+    assert_one_clear_line,
+    clean_env,
+    data_of,
+    server_env,
+    wait,
+    wave_mcp,
+)
 from tests.servers import http_subprocess
-from tests.test_cli import TIMEOUT, assert_one_clear_line, clean_env, wave_mcp
-from tests.test_http import INITIALIZE, LEGACY_HEADERS
-from tests.test_waiting import FakeAPI, FakeTime, Progress, wait
 from wave_mcp.demo import RunClock, progress_fields
 from wave_mcp.sandbox import SandboxState
 
@@ -115,16 +128,6 @@ def test_the_demo_stops_on_a_missing_catalog_as_serve_does(tmp_path: Path) -> No
     assert check.returncode == 2 and check.stderr.splitlines() == [line]
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def render(column: RunClock, **fields: object) -> str:
     """What the column shows for a task with these fields."""
     task = Task(0, "", None, 0, _get_time=lambda: 0.0, fields=dict(fields))  # type: ignore[arg-type]
@@ -133,13 +136,13 @@ def render(column: RunClock, **fields: object) -> str:
 
 def test_the_demo_clock_counts_the_run_not_the_wait_budget() -> None:
     """The demo shows the run's age in whole seconds and the polls, with no percentage, and stops at the end."""
-    clock = FakeClock()
+    clock = FakeClock(now=100.0)
     column = RunClock(started=clock.now, clock=clock)
-    clock.now += 14.9
+    clock.advance(14.9)
     assert render(column, state="running", polls=6) == "running for 14 s, poll 6"
-    clock.now += 0.2
+    clock.advance(0.2)
     column.stop()
-    clock.now += 30
+    clock.advance(30)
     shown = render(column, state="completed", polls=7)
     assert shown == "completed after 15 s, poll 7"
     assert "%" not in shown
@@ -153,19 +156,13 @@ async def test_the_demo_reads_status_and_polls_from_the_server_s_messages(mcp_cl
             "execute_workflow", {"workflow_id": "monthly-report", "params": {"month": "March", "year": 2026}}
         )
     )
-    messages: list[str] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        messages.append(message or "")
-
+    progress = ProgressLog()
     done = data_of(
         await mcp_client.call_tool(
-            "wait_for_run", {"run_id": run["id"], "timeout_seconds": 15}, progress_callback=on_progress
+            "wait_for_run", {"run_id": run["id"], "timeout_seconds": 15}, progress_callback=progress
         )
     )
-    with anyio.fail_after(5):
-        while len(messages) < done["polls"]:
-            await anyio.sleep(0.01)
+    messages = [message or "" for _, _, message in await progress.settled(done["polls"])]
     fields = [progress_fields(message) for message in messages]
     assert [field["polls"] for field in fields] == list(range(1, done["polls"] + 1))
     assert {field["state"] for field in fields[:-1]} == {"running"} and fields[-1]["state"] == "completed"
@@ -174,7 +171,7 @@ async def test_the_demo_reads_status_and_polls_from_the_server_s_messages(mcp_cl
 @pytest.mark.anyio
 async def test_the_server_floors_the_run_s_age_as_a_clock_does() -> None:
     """A run 5.9 s old is "running for 5 s", as a clock would show it; totals are the budget to 1/100 s."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, length=100.0, started=time.now - 5.9)
     progress: Progress = []
     await wait(api, budget=9.9986821829998, progress=progress)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY, EXAMPLE_ID, ROOT, server_env
 from tests.external import langchain_python
+from tests.helpers import API_KEY, EXAMPLE_ID, ROOT, server_env
 from wave_mcp.sandbox import SandboxState
 
 pytestmark = [pytest.mark.anyio, pytest.mark.external, pytest.mark.stdio]

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from tests.conftest import API_KEY, ERAS, GuardedClient, make_settings
+from tests.helpers import API_KEY, ERAS, GuardedClient, make_settings
 from wave_mcp.limits import MAX_ID_LENGTH
 from wave_mcp.sandbox import DEMO_WORKFLOWS, SandboxState, SandboxTransport, create_app
 from wave_mcp.server import build_server
@@ -243,6 +243,7 @@ def check_routes(h: Harness) -> None:
 
 @pytest.mark.parametrize("tool", ["list_workflows", "execute_workflow", "get_run", "wait_for_run"])
 def test_fuzz_tool_arguments(tool: str) -> None:
+    """Any arguments to a tool give a result or a clear tool error: never a crash, never a request off its route."""
     errors = ErrorLog()
     logging.getLogger().addHandler(errors)
     cases: list[bool] = []

@@ -12,7 +12,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from tests.catalogs import EXAMPLE, serve
-from tests.conftest import ERAS, make_settings, text_of
+from tests.helpers import ERAS, make_settings, text_of
 from wave_mcp.catalog import load_catalog
 from wave_mcp.sandbox import DEMO_WORKFLOWS, SandboxState
 from wave_mcp.server import build_server
@@ -44,6 +44,7 @@ async def test_allow_list_filters_the_listing(transport: httpx2.ASGITransport, e
 
 
 async def test_allow_list_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WAVE_ALLOWED_WORKFLOWS is read as a comma-separated list, blanks dropped."""
     monkeypatch.setenv("WAVE_ALLOWED_WORKFLOWS", " monthly-report, ,timer ")
     assert make_settings().allowed_workflows == ["monthly-report", "timer"]
 
@@ -52,6 +53,7 @@ async def test_allow_list_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
 async def test_generic_tool_refuses_other_workflows(
     transport: httpx2.ASGITransport, sandbox: SandboxState, era: str, workflow_id: str
 ) -> None:
+    """execute_workflow refuses a workflow outside the allow-list, sends nothing, and still starts allowed ones."""
     async with serve(transport, era, allowed_workflows=ALLOWED, **WITH_TOOLS) as client:
         refused = await client.call_tool("execute_workflow", {"workflow_id": workflow_id, "params": {}})
         allowed = await client.call_tool("execute_workflow", {"workflow_id": "timer", "params": {"seconds": 1}})
@@ -77,6 +79,7 @@ async def test_allow_list_is_checked_before_params(
 async def test_typed_tools_exist_only_for_allowed_workflows(
     transport: httpx2.ASGITransport, sandbox: SandboxState, era: str
 ) -> None:
+    """Only allowed workflows get typed tools; calling another is a tool error."""
     async with serve(transport, era, allowed_workflows=ALLOWED, **WITH_TOOLS) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         refused = await client.call_tool("run_nightly_import", {})
@@ -88,6 +91,7 @@ async def test_typed_tools_exist_only_for_allowed_workflows(
 
 
 async def test_resources_and_prompt_show_only_allowed_workflows(transport: httpx2.ASGITransport, era: str) -> None:
+    """Resources and the prompt show only the allowed workflows; reading another is refused."""
     async with serve(transport, era, allowed_workflows=ALLOWED, **WITH_TOOLS) as client:
         listed = [str(resource.uri) for resource in (await client.list_resources()).resources]
         with pytest.raises(MCPError, match="not allowed on this server"):
@@ -150,6 +154,7 @@ async def test_read_only_offers_no_tool_that_executes(
 
 
 async def test_read_only_still_reads_runs(transport: httpx2.ASGITransport, sandbox: SandboxState, era: str) -> None:
+    """In read-only mode runs started elsewhere can still be waited for and read."""
     open_server = build_server(make_settings(), transport=transport)
     async with Client(open_server, mode=era) as client:
         started = await client.call_tool("execute_workflow", {"workflow_id": "timer", "params": {"seconds": 1}})

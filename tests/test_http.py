@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from typing import Any
 
 import anyio
@@ -18,15 +19,28 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from starlette.applications import Starlette
 
-from tests.conftest import API_KEY, ERAS, EXAMPLE_ID, GuardedClient, make_settings, server_env
+from tests.helpers import (
+    API_KEY,
+    ERAS,
+    EXAMPLE_ID,
+    INITIALIZE,
+    LEGACY_HEADERS,
+    POLL_INTERVAL_MAX,
+    GuardedClient,
+    ProgressLog,
+    make_settings,
+    server_env,
+    stays,
+    until,
+)
 from tests.servers import KeyRecorder, app_in_thread, http_subprocess
 from wave_mcp.caller import CALLER_KEY_HEADER, caller_key
 from wave_mcp.client import WaveClient
-from wave_mcp.config import Settings, is_loopback
-from wave_mcp.errors import ConfigError, UpstreamError
+from wave_mcp.config import Settings, is_loopback, load_settings
+from wave_mcp.errors import AuthenticationError, ConfigError, UpstreamError
 from wave_mcp.http import create_http_app, transport_security
 from wave_mcp.logs import SecretFilter
-from wave_mcp.sandbox import SandboxState
+from wave_mcp.sandbox import Fault, SandboxState
 
 pytestmark = pytest.mark.anyio
 
@@ -34,14 +48,6 @@ TOOLS = ["execute_workflow", "get_run", "list_workflows", "wait_for_run"]
 TOKEN = "tok_4c1d9b7e2a6f8e0d3b5a"
 SERVER_KEY = "wk_server_only_9a8b7c6d5e4f"
 """A key the sandbox rejects: where it is configured, only a caller's own key (API_KEY) works."""
-
-LEGACY_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
-}
 
 
 @pytest.fixture
@@ -76,17 +82,14 @@ def _errors(group: BaseException) -> list[BaseException]:
 
 
 async def _run_example(client: GuardedClient) -> tuple[dict[str, Any], list[float]]:
+    """Start the example workflow and wait for it: the report, and the progress values received by then."""
     started = await client.call_tool("execute_workflow", {"workflow_id": EXAMPLE_ID, "params": {"param1": "a"}})
     run = started.structured_content or {}
-    seen: list[float] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append(progress)
-
+    progress = ProgressLog()
     done = await client.call_tool(
-        "wait_for_run", {"run_id": run["id"], "timeout_seconds": 10}, progress_callback=on_progress
+        "wait_for_run", {"run_id": run["id"], "timeout_seconds": 10}, progress_callback=progress
     )
-    return done.structured_content or {}, seen
+    return done.structured_content or {}, progress.values
 
 
 # ---- tools, progress, cancellation ----------------------------------------------------------------------------
@@ -113,26 +116,28 @@ async def test_cancellation_stops_polling(recorder: KeyRecorder, sandbox: Sandbo
     """A cancelled wait sends no further requests. The 2026-07-28 client's cancel reaches the server at once;
     a 2025-11-25 client's cancel notification travels in another stateless request, so its call ends when the
     client closes the connection that carries it."""
+    path = ""
+
+    def polls() -> int:
+        return sandbox.count("GET", path)
+
     with serve(recorder) as url:
         async with connect(url, mode) as client:
             started = await client.call_tool("execute_workflow", {"workflow_id": "timer", "params": {"seconds": 600}})
             run_id = (started.structured_content or {})["id"]
             path = f"/runs/{run_id}"
-            with anyio.move_on_after(1.0) as scope:
-                await client.call_tool("wait_for_run", {"run_id": run_id, "timeout_seconds": 60})
-            assert scope.cancelled_caught
+            sandbox.faults.append(Fault("hang", "get", after=1))  # the second poll is held until its caller gives up
+            async with anyio.create_task_group() as group:
+                arguments = {"run_id": run_id, "timeout_seconds": 60}
+                group.start_soon(partial(client.call_tool, "wait_for_run", arguments))
+                await until(lambda: polls() == 2, "the wait's second poll")
+                group.cancel_scope.cancel()
             if mode == "auto":
-                after_cancel = await _settled_count(sandbox, path)
+                await until(lambda: bool(sandbox.given_up), "the cancel reaching the wait (its held poll abandoned)")
         if mode == "legacy":
-            after_cancel = await _settled_count(sandbox, path)
-        assert after_cancel >= 2, "the wait had not been polling"
-        await anyio.sleep(1.5)  # three times the longest poll interval of these settings
-        assert sandbox.count("GET", path) == after_cancel, "polling went on after the cancel"
-
-
-async def _settled_count(sandbox: SandboxState, path: str) -> int:
-    await anyio.sleep(0.3)  # a poll already on the wire may still land
-    return sandbox.count("GET", path)
+            await until(lambda: bool(sandbox.given_up), "the closed connection ending the wait (its poll abandoned)")
+        assert polls() == 2, "the wait had not been polling"
+        await stays(lambda: polls() == 2, "polling went on after the cancel", seconds=2 * POLL_INTERVAL_MAX)
 
 
 # ---- bearer token -------------------------------------------------------------------------------------------------
@@ -180,6 +185,12 @@ async def test_token_with_sdk_client(recorder: KeyRecorder, mode: str) -> None:
     assert any(isinstance(error, MCPError) for error in _errors(refused.value)), refused.value
 
 
+def test_a_blank_http_token_stops_the_server_instead_of_turning_authentication_off() -> None:
+    """A token variable left empty by a deployment is an error, never "no token"."""
+    with pytest.raises(ConfigError, match="WAVE_MCP_HTTP_TOKEN is set but empty"):
+        load_settings({"api_key": API_KEY, "mcp_http_token": "   "})
+
+
 # ---- Host and Origin ---------------------------------------------------------------------------------------------
 
 
@@ -218,6 +229,13 @@ def test_transport_security_lists() -> None:
     assert all(not host.startswith("0.0.0.0") and host != "*" for host in everywhere.allowed_hosts)
     assert all(origin.split("://")[0] in ("http", "https") for origin in everywhere.allowed_origins)
     assert is_loopback("::1") and is_loopback("localhost") and not is_loopback("0.0.0.0")
+
+
+def test_the_bound_address_is_an_accepted_host_even_on_loopback() -> None:
+    """Serving on 127.0.0.2 accepts requests addressed to 127.0.0.2."""
+    rules = transport_security(make_settings(), "127.0.0.2")
+    assert "127.0.0.2" in (rules.allowed_hosts or [])
+    assert "127.0.0.2:*" in (rules.allowed_hosts or [])
 
 
 # ---- callers' own keys ---------------------------------------------------------------------------------------------
@@ -292,6 +310,18 @@ async def test_caller_key_scrubbed_from_errors_and_logs() -> None:
     with caller_key(API_KEY):
         SecretFilter([SERVER_KEY]).filter(record)
     assert record.getMessage() == "header was ***"
+
+
+async def test_a_rejected_caller_key_gets_the_callers_advice() -> None:
+    """Over HTTP with callers' keys, a 401 tells the caller to fix its own header, not the operator's setting."""
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(401, json={"message": "bad key"}))
+    async with WaveClient.open(make_settings(), transport=transport) as client:
+        with caller_key("wk_caller_key_0123456789"), pytest.raises(AuthenticationError) as caught:
+            await client.get_run("run-1")
+        with pytest.raises(AuthenticationError) as server_key:
+            await client.get_run("run-1")
+    assert CALLER_KEY_HEADER in str(caught.value) and "WAVE_API_KEY" not in str(caught.value)
+    assert "WAVE_API_KEY" in str(server_key.value)
 
 
 def test_caller_keys_setting_rules() -> None:

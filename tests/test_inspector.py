@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY, EXAMPLE_ID, ROOT, server_env
 from tests.external import node_tool
+from tests.helpers import API_KEY, EXAMPLE_ID, ROOT, server_env
 from tests.servers import http_subprocess
 from wave_mcp.sandbox import SandboxState
 

@@ -7,7 +7,7 @@ import httpx2
 import pytest
 from mcp import Client
 
-from tests.conftest import ERAS, make_settings
+from tests.helpers import ERAS, FakeClock, make_settings
 from wave_mcp.client import LazyTransport
 from wave_mcp.models import Run
 from wave_mcp.sandbox import SandboxState
@@ -19,32 +19,20 @@ pytestmark = pytest.mark.anyio
 STEADY = PollSchedule(min_interval=2.0, max_interval=2.0, jitter=0.0)
 
 
-class Clock:
-    """A fake monotonic clock whose sleep only moves time."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.reads: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-    async def get_run(self, deadline: float) -> Run:
-        self.reads.append(self.now)
-        return Run(id="r1", status="completed")
-
-
 @pytest.mark.parametrize(("read_ago", "first_read_after"), [(0.0, 2.0), (0.5, 1.5), (1.9, 0.1), (2.0, 0.0), (60, 0.0)])
 async def test_the_first_poll_comes_one_interval_after_the_last_read(read_ago: float, first_read_after: float) -> None:
     """With `since`, what is left of one interval since that read passes before the first poll."""
-    clock = Clock()
-    since = Seen(run=Run(id="r1", status="running"), at=clock.now - read_ago, age=0.0)
-    outcome = await wait_for_run(clock.get_run, budget=30, schedule=STEADY, since=since, clock=clock, sleep=clock.sleep)
+    clock = FakeClock(now=100.0)
+    reads: list[float] = []
+
+    async def get_run(deadline: float) -> Run:  # the run has finished; note when it is read
+        reads.append(clock())
+        return Run(id="r1", status="completed")
+
+    since = Seen(run=Run(id="r1", status="running"), at=clock() - read_ago, age=0.0)
+    outcome = await wait_for_run(get_run, budget=30, schedule=STEADY, since=since, clock=clock, sleep=clock.sleep)
     assert outcome.run.status == "completed"
-    assert clock.reads == [pytest.approx(100.0 + first_read_after)]
+    assert reads == [pytest.approx(100.0 + first_read_after)]
 
 
 def _run(run_id: str, status: str = "running") -> dict[str, object]:
@@ -84,6 +72,7 @@ async def test_a_zero_timeout_wait_still_reads_the_run(
 
 
 async def test_the_lazy_transport_is_built_on_the_first_request_only() -> None:
+    """The HTTP transport is built on the first request, once, and never for a client that sends none."""
     built: list[httpx2.MockTransport] = []
 
     def build() -> httpx2.AsyncBaseTransport:

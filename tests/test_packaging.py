@@ -21,8 +21,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from tests.conftest import EXAMPLE_ID, EXAMPLE_PARAMS, ROOT
 from tests.external import node_tool
+from tests.helpers import EXAMPLE_ID, EXAMPLE_PARAMS, ROOT
 from wave_mcp import __version__
 
 pytestmark = pytest.mark.stdio

@@ -14,7 +14,7 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
-from tests.conftest import ERAS, GuardedClient, make_settings, text_of
+from tests.helpers import ERAS, GuardedClient, make_settings, text_of
 from wave_mcp.limits import SCALAR_CHARS, SMALL_FIELD_CHARS
 from wave_mcp.sandbox import DEMO_WORKFLOWS, SandboxTransport
 from wave_mcp.server import build_server
@@ -66,6 +66,7 @@ async def finished_export(client: GuardedClient, rows: int | None = None) -> dic
 
 
 async def test_a_large_result_is_cut_and_says_so(mcp_client: GuardedClient) -> None:
+    """A result over the bound comes as its first page, and the text says how long it is and how to page on."""
     report = await finished_export(mcp_client)
     whole = compact(export_result())
     page = report["result_page"]
@@ -80,6 +81,7 @@ async def test_a_large_result_is_cut_and_says_so(mcp_client: GuardedClient) -> N
 
 
 async def test_paging_returns_the_whole_result_exactly(mcp_client: GuardedClient) -> None:
+    """Paging with result_offset to the end gives the whole result, each page within the bound."""
     run_id = (await finished_export(mcp_client))["id"]
     pieces: list[str] = []
     offset: int | None = 0
@@ -95,6 +97,7 @@ async def test_paging_returns_the_whole_result_exactly(mcp_client: GuardedClient
 
 
 async def test_a_pointer_picks_one_part(mcp_client: GuardedClient) -> None:
+    """`result_pointer` returns just the part it names."""
     run_id = (await finished_export(mcp_client))["id"]
     expected = export_result()
     first = await mcp_client.call_tool("get_run", {"run_id": run_id, "result_pointer": "/orders/0"})
@@ -105,6 +108,7 @@ async def test_a_pointer_picks_one_part(mcp_client: GuardedClient) -> None:
 
 
 async def test_pointer_and_offset_together_page_through_a_part(mcp_client: GuardedClient) -> None:
+    """`result_pointer` with `result_offset` pages through the part the pointer names."""
     run_id = (await finished_export(mcp_client))["id"]
     whole = compact(export_result()["orders"])
     result = await mcp_client.call_tool(
@@ -128,12 +132,14 @@ async def test_pointer_and_offset_together_page_through_a_part(mcp_client: Guard
 async def test_paging_mistakes_are_clear_errors(
     mcp_client: GuardedClient, arguments: dict[str, Any], message: str
 ) -> None:
+    """A wrong offset or pointer is a tool error that says what was wrong."""
     run_id = (await finished_export(mcp_client))["id"]
     result = await mcp_client.call_tool("get_run", {"run_id": run_id, **arguments})
     assert result.is_error and message in text_of(result), text_of(result)
 
 
 async def test_the_bound_is_configurable(small_bound_client: GuardedClient) -> None:
+    """WAVE_MAX_RESULT_CHARS sets the bound for get_run and wait_for_run alike."""
     report = await finished_export(small_bound_client, rows=20)
     whole = compact(export_result(20))
     assert report["result_page"]["text"] == whole[:1_000] and report["result_page"]["next_offset"] == 1_000
@@ -143,6 +149,7 @@ async def test_the_bound_is_configurable(small_bound_client: GuardedClient) -> N
 
 
 async def test_a_result_that_fits_comes_whole(small_bound_client: GuardedClient) -> None:
+    """A result within the bound comes whole, without a page."""
     report = await finished_export(small_bound_client, rows=3)
     assert report["result"] == export_result(3) and report["result_page"] is None
 
@@ -212,12 +219,14 @@ ODD_RUNS: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("case", sorted(ODD_RUNS))
 @pytest.mark.parametrize("tool", ["get_run", "wait_for_run"])
 async def test_odd_runs_stay_bounded_and_valid(case: str, tool: str) -> None:
+    """Runs of odd shapes (huge params, long ids, deep or wide results) give valid reports, every part in its bound."""
     result, report = await call_odd(lambda: ODD_RUNS[case], tool)
     assert not result.is_error, text_of(result)
     bounded(report, text_of(result))
 
 
 async def test_params_too_large_to_show_are_summarised_not_dropped() -> None:
+    """Params or attributes too large to show are summarised in place, not dropped."""
     _, report = await call_odd(lambda: ODD_RUNS["huge params"])
     assert report["params"] == {"data": "<100,002 characters left out>", "month": "March"}
     _, report = await call_odd(lambda: ODD_RUNS["many other attributes"])
@@ -225,6 +234,7 @@ async def test_params_too_large_to_show_are_summarised_not_dropped() -> None:
 
 
 async def test_a_result_nested_too_deeply_for_structure_comes_as_text() -> None:
+    """A result nested too deeply for structured content comes as its JSON text."""
     deep = json.loads("[" * 400 + "1" + "]" * 400)
     _, report = await call_odd(lambda: base_run(result=deep))
     assert report["result"] is None and json.loads(report["result_page"]["text"]) == deep
@@ -232,6 +242,7 @@ async def test_a_result_nested_too_deeply_for_structure_comes_as_text() -> None:
 
 
 async def test_a_pretty_result_that_would_grow_too_much_is_shown_compact() -> None:
+    """A result whose indented text would exceed the bound is shown compact."""
     nested = json.loads("[" * 80 + "1" + "]" * 80)
     result, report = await call_odd(lambda: base_run(result=[nested] * 40), max_result_chars=30_000)
     assert report["result"] == [nested] * 40
@@ -239,6 +250,7 @@ async def test_a_pretty_result_that_would_grow_too_much_is_shown_compact() -> No
 
 
 async def test_json_nested_beyond_reason_is_a_clear_error() -> None:
+    """An answer nested beyond reason is a clear tool error, not a crash."""
     result, _ = await call_odd(
         lambda: b'{"id":"r","status":"completed","result":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     )
@@ -246,6 +258,7 @@ async def test_json_nested_beyond_reason_is_a_clear_error() -> None:
 
 
 async def test_a_listing_too_large_is_cut_with_a_note() -> None:
+    """A workflow listing over the bound is cut, descriptions shortened, with a note saying so."""
     workflows = [{"id": f"wf-{i}", "name": f"Workflow {i}", "description": "d" * 5_000} for i in range(200)]
     server = build_server(
         make_settings(), transport=httpx2.MockTransport(lambda _: httpx2.Response(200, json=workflows))
@@ -260,6 +273,7 @@ async def test_a_listing_too_large_is_cut_with_a_note() -> None:
 
 
 async def test_the_text_stays_near_a_small_bound() -> None:
+    """With a small bound (1,000 characters), every part of the report and its text stay within it."""
     nested = json.loads("[" * 60 + "1" + "]" * 60)
     result, report = await call_odd(lambda: base_run(result=[nested] * 7), max_result_chars=1_000)
     assert report["result"] == [nested] * 7

@@ -13,7 +13,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.conftest import API_KEY, EXAMPLE_ID, EXAMPLE_PARAMS, make_settings
+from tests.helpers import API_KEY, EXAMPLE_ID, EXAMPLE_PARAMS, make_settings
 from wave_mcp import runs as runs_module
 from wave_mcp.caller import caller_key
 from wave_mcp.catalog import Catalog, load_catalog

@@ -20,7 +20,7 @@ import stamina
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from tests.conftest import API_KEY, ROOT, GuardedClient, assert_no_key, make_settings, text_of
+from tests.helpers import API_KEY, GuardedClient, assert_no_key, clean_env, make_settings, text_of
 from wave_mcp.client import DEADLINE_GRACE, WaveClient, parse_retry_after, retry_pause
 from wave_mcp.errors import (
     InvalidInputError,
@@ -77,6 +77,7 @@ async def wave() -> AsyncIterator[Callable[[Handler], Any]]:
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 async def test_a_redirect_is_not_followed(status: int, wave: Any) -> None:
+    """A redirect is reported, not followed, so the key never goes to another host."""
     client, recorder = await wave(
         lambda _: httpx2.Response(status, headers={"location": "https://attacker.example:8443/steal"})
     )
@@ -108,6 +109,7 @@ async def test_a_redirect_is_not_followed(status: int, wave: Any) -> None:
     ],
 )
 def test_ids_that_could_leave_their_segment_are_refused(bad: str) -> None:
+    """Ids that could leave their path segment are refused before any request."""
     with pytest.raises(InvalidInputError):
         check_id(bad, "run")
 
@@ -129,6 +131,7 @@ def test_ids_that_could_leave_their_segment_are_refused(bad: str) -> None:
 async def test_hostile_ids_stay_in_one_segment(
     value: str, segment: str, mcp_client: GuardedClient, sandbox: SandboxState
 ) -> None:
+    """Hostile ids are percent-encoded into one path segment and reach only their own route."""
     result = await mcp_client.call_tool("get_run", {"run_id": value})
     assert result.is_error and "knows no run" in text_of(result), text_of(result)
     started = await mcp_client.call_tool("execute_workflow", {"workflow_id": value})
@@ -142,6 +145,7 @@ async def test_hostile_ids_stay_in_one_segment(
 async def test_params_over_the_bound_are_refused_before_sending(
     mcp_client: GuardedClient, sandbox: SandboxState
 ) -> None:
+    """Params larger than the bound are refused before anything is sent."""
     big = {"data": "x" * MAX_PARAMS_BYTES}
     result = await mcp_client.call_tool("execute_workflow", {"workflow_id": "timer", "params": big})
     assert result.is_error and f"at most {MAX_PARAMS_BYTES:,} bytes can be sent" in text_of(result)
@@ -150,6 +154,7 @@ async def test_params_over_the_bound_are_refused_before_sending(
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 async def test_params_that_are_not_json_are_refused_before_sending(value: float, wave: Any) -> None:
+    """Params that are not JSON (NaN, Infinity, nested beyond the bound) are refused before sending."""
     client, recorder = await wave(lambda _: httpx2.Response(200, json=RUNNING))
     with pytest.raises(InvalidInputError, match="no NaN or Infinity"):
         await client.execute("wf", {"x": value})
@@ -177,6 +182,7 @@ class Chunks(httpx2.AsyncByteStream):
 
 
 async def test_an_answer_over_the_bound_is_not_read_to_the_end(wave: Any) -> None:
+    """An answer larger than the bound is refused after reading little more than the bound, and not asked for again."""
     body = Chunks(1_000, prefix=b'{"id":"r","status":"completed","result":"')
     client, recorder = await wave(lambda _: httpx2.Response(200, stream=body), max_response_bytes=1_000_000)
     with pytest.raises(ResponseTooLargeError, match="larger than 1,000,000 bytes, so it was not read"):
@@ -186,6 +192,7 @@ async def test_an_answer_over_the_bound_is_not_read_to_the_end(wave: Any) -> Non
 
 
 async def test_an_error_answer_is_read_only_for_its_excerpt(wave: Any) -> None:
+    """Of an error answer only the excerpt shown in the message is read."""
     body = Chunks(1_000, prefix=b"upstream exploded: ")
     client, _ = await wave(lambda _: httpx2.Response(500, stream=body))
     stamina.set_testing(True, attempts=1)
@@ -198,6 +205,7 @@ async def test_an_error_answer_is_read_only_for_its_excerpt(wave: Any) -> None:
 
 
 async def test_every_request_has_connect_and_read_timeouts_within_the_deadline(wave: Any) -> None:
+    """Every request has connect and read timeouts, cut to the wait's deadline when one is given."""
     client, recorder = await wave(lambda _: httpx2.Response(200, json=RUNNING), request_timeout=7, connect_timeout=3)
     await client.get_run("run-1")
     await client.execute("wf", {})
@@ -225,6 +233,7 @@ def rate_limited_once(retry_after: str) -> Handler:
 
 @pytest.mark.usefixtures("real_retries")
 async def test_retry_after_in_seconds_is_honoured(wave: Any) -> None:
+    """A Retry-After in seconds is waited for before the read is retried."""
     client, recorder = await wave(rate_limited_once("1"))
     run = await client.get_run("run-1")
     assert run.status == "running" and len(recorder.requests) == 2
@@ -233,6 +242,7 @@ async def test_retry_after_in_seconds_is_honoured(wave: Any) -> None:
 
 @pytest.mark.usefixtures("real_retries")
 async def test_retry_after_as_an_http_date_is_honoured(wave: Any) -> None:
+    """A Retry-After given as an HTTP date is waited for before the read is retried."""
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
     client, recorder = await wave(rate_limited_once(when))
     await client.get_run("run-1")
@@ -241,6 +251,7 @@ async def test_retry_after_as_an_http_date_is_honoured(wave: Any) -> None:
 
 @pytest.mark.usefixtures("real_retries")
 async def test_retry_after_beyond_the_cap_or_the_deadline_is_an_error_at_once(wave: Any) -> None:
+    """A Retry-After beyond the cap or the deadline is an error at once, with when to retry."""
     client, recorder = await wave(rate_limited_once("31"))
     with pytest.raises(Exception, match="try again after 31 s"):
         await client.get_run("run-1")
@@ -272,6 +283,7 @@ def test_the_retry_pause_keeps_every_pause_inside_the_deadline() -> None:
 
 
 def test_parse_retry_after() -> None:
+    """Retry-After is read as seconds or an HTTP date, never negative; anything else is no hint."""
     now = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
     in_90_s = format_datetime(now + timedelta(seconds=90), usegmt=True)
     assert parse_retry_after(in_90_s, now=now.timestamp()) == pytest.approx(90)
@@ -282,6 +294,7 @@ def test_parse_retry_after() -> None:
 
 @pytest.mark.usefixtures("real_retries")
 async def test_a_wait_never_sleeps_past_its_deadline_for_retry_after() -> None:
+    """A wait told to retry after 20 s returns at its own deadline instead."""
     answers = Recorder(
         lambda r: (
             httpx2.Response(200, json=RUNNING)
@@ -304,12 +317,14 @@ async def test_a_wait_never_sleeps_past_its_deadline_for_retry_after() -> None:
 
 
 def test_the_key_is_a_secret_in_the_settings() -> None:
+    """The key is masked in the settings' repr and dump, and readable only through `key`."""
     settings = make_settings()
     assert API_KEY not in repr(settings) and API_KEY not in str(settings.model_dump())
     assert settings.key == API_KEY
 
 
 async def test_the_key_as_an_id_is_masked_in_errors(mcp_client: GuardedClient) -> None:
+    """The key given as an id or a pointer never comes back in an error."""
     started = await mcp_client.call_tool("execute_workflow", {"workflow_id": "timer"})
     run_id = (started.structured_content or {})["id"]
     calls: list[tuple[str, dict[str, Any]]] = [
@@ -324,6 +339,7 @@ async def test_the_key_as_an_id_is_masked_in_errors(mcp_client: GuardedClient) -
 
 
 async def test_the_key_in_params_is_masked_in_results(mcp_client: GuardedClient) -> None:
+    """The key given in params is masked in the report's params and result."""
     started = await mcp_client.call_tool(
         "execute_workflow",
         {"workflow_id": "8988f685-2b8c-4a09-9955-150426265d32", "params": {"param1": API_KEY}, "wait_seconds": 5},
@@ -333,6 +349,8 @@ async def test_the_key_in_params_is_masked_in_results(mcp_client: GuardedClient)
 
 
 async def test_the_key_echoed_by_the_api_is_masked() -> None:
+    """The key echoed by the API is masked in results, errors and progress."""
+
     def echo(request: httpx2.Request) -> httpx2.Response:
         key = request.headers["x-api-key"]
         if request.method == "POST":
@@ -411,6 +429,7 @@ async def test_debug_logs_of_every_library_never_show_the_key(
 
 @pytest.mark.usefixtures("restore_logging")
 def test_warnings_are_logged_to_stderr_scrubbed(capsys: pytest.CaptureFixture[str]) -> None:
+    """Warnings go to stderr through the logging, with the key scrubbed; nothing to stdout."""
     configure_logging("INFO", [API_KEY])
     import warnings
 
@@ -425,6 +444,7 @@ def test_warnings_are_logged_to_stderr_scrubbed(capsys: pytest.CaptureFixture[st
 
 
 def test_the_guard_rejects_a_tool_result_with_the_key() -> None:
+    """The tests' own guard fails a tool result holding the key, in text or in structure."""
     leaky = CallToolResult(content=[TextContent(type="text", text=f"the key is {API_KEY}")])
     with pytest.raises(AssertionError, match="appeared in a tool result"):
         assert_no_key(leaky)
@@ -438,7 +458,7 @@ INNER_TESTS = """
 import logging
 import sys
 
-from tests.conftest import API_KEY
+from tests.helpers import API_KEY
 
 
 def test_prints_the_key():
@@ -471,7 +491,7 @@ def test_the_guard_fails_tests_whose_output_has_the_key(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "-p", "no:randomly", str(inner)],
         cwd=inner,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=120,

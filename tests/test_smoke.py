@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import anyio
 import pytest
 
-from tests.conftest import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient
+from tests.helpers import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, Notification, ProgressLog
 from wave_mcp.sandbox import SandboxState
 
 pytestmark = pytest.mark.anyio
 
 
-async def _run_example(client: GuardedClient) -> list[tuple[float, float | None, str | None]]:
+async def _run_example(client: GuardedClient) -> list[Notification]:
     listing = await client.call_tool("list_workflows", {})
     assert EXAMPLE_ID in [w["id"] for w in (listing.structured_content or {})["workflows"]]
     started = await client.call_tool("execute_workflow", {"workflow_id": EXAMPLE_ID, "params": EXAMPLE_PARAMS})
@@ -19,22 +18,15 @@ async def _run_example(client: GuardedClient) -> list[tuple[float, float | None,
     run = started.structured_content or {}
     assert run["status"] == "running"
     assert run["workflow_name"] == "My workflow"
-    seen: list[tuple[float, float | None, str | None]] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total, message))
-
+    progress = ProgressLog()
     done = await client.call_tool(
-        "wait_for_run", {"run_id": run["id"], "timeout_seconds": 10}, progress_callback=on_progress
+        "wait_for_run", {"run_id": run["id"], "timeout_seconds": 10}, progress_callback=progress
     )
     report = done.structured_content or {}
     assert report["status"] == "completed", done.content
     assert report["result"] == {"key1": "value 1", "key2": "value 2"}
     assert report["timed_out"] is False
-    with anyio.fail_after(2):
-        while len(seen) < report["polls"]:
-            await anyio.sleep(0.01)
-    return seen
+    return await progress.settled(report["polls"], within=2)
 
 
 async def test_example_workflow_in_memory(mcp_client: GuardedClient) -> None:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import itertools
-import json
-from pathlib import Path
 
 import anyio
 import pytest
+from inline_snapshot import external_file
 from mcp import MCPError
 
-from tests.conftest import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, data_of, text_of
+from tests.helpers import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, ProgressLog, data_of, listing_of, text_of
 from wave_mcp.sandbox import SandboxState
 
 pytestmark = [pytest.mark.anyio, pytest.mark.stdio]
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
 Sandbox = tuple[str, SandboxState]
 
 
@@ -24,12 +22,7 @@ async def test_a_session_over_stdio(stdio_client: GuardedClient, sandbox_server:
     started with its params, waited for with progress, and its result read."""
     _, state = sandbox_server
     tools = (await stdio_client.list_tools()).tools
-    pinned = {entry["name"]: entry for entry in json.loads(SNAPSHOT.read_text(encoding="utf-8"))}
-    assert sorted(tool.name for tool in tools) == sorted(pinned)
-    for tool in tools:
-        dumped = tool.model_dump(by_alias=True, mode="json", exclude_none=True)
-        for key in ("title", "description", "inputSchema", "outputSchema", "annotations"):
-            assert dumped.get(key) == pinned[tool.name][key], (tool.name, key)
+    assert listing_of(tools) == external_file("snapshots/tools.json")
 
     bad = await stdio_client.call_tool("wait_for_run", {"run_id": "", "timeout_seconds": -5})
     assert bad.is_error and "run_id" in text_of(bad) and "timeout_seconds" in text_of(bad)
@@ -44,21 +37,15 @@ async def test_a_session_over_stdio(stdio_client: GuardedClient, sandbox_server:
     )
     assert run["status"] == "running" and run["workflow_name"] == "My workflow"
     assert state.runs[run["id"]].params == EXAMPLE_PARAMS
-    seen: list[tuple[float, float | None, str | None]] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total, message))
-
+    progress = ProgressLog()
     waited = data_of(
         await stdio_client.call_tool(
-            "wait_for_run", {"run_id": run["id"], "timeout_seconds": 15}, progress_callback=on_progress
+            "wait_for_run", {"run_id": run["id"], "timeout_seconds": 15}, progress_callback=progress
         )
     )
     assert waited["status"] == "completed" and waited["timed_out"] is False
-    with anyio.fail_after(5):
-        while len(seen) < waited["polls"]:
-            await anyio.sleep(0.01)
-    values = [value for value, _, _ in seen]
+    seen = await progress.settled(waited["polls"])
+    values = progress.values
     assert all(later > earlier for earlier, later in itertools.pairwise(values))
     assert all(total == 15 for _, total, _ in seen)
     assert all(message and message.startswith(f"Run {run['id']}: ") for _, _, message in seen)

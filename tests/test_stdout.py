@@ -17,7 +17,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.stdio import stdio_client as spawn_stdio
 from mcp.types import CallToolResult, jsonrpc_message_adapter
 
-from tests.conftest import API_KEY, ERAS, EXAMPLE_ID, ROOT, GuardedClient, server_env, text_of
+from tests.helpers import API_KEY, ERAS, EXAMPLE_ID, ROOT, GuardedClient, server_env, text_of
 from wave_mcp.sandbox import Fault, SandboxState
 
 pytestmark = [pytest.mark.anyio, pytest.mark.stdio]
@@ -88,6 +88,7 @@ async def misbehaving_session(client: GuardedClient, state: SandboxState) -> lis
 async def test_every_stdout_line_is_json_rpc(
     era: str, tmp_path: Path, sandbox_server: tuple[str, SandboxState]
 ) -> None:
+    """Even with noisy start-up, warnings and debug logging, every line on stdout is a JSON-RPC message."""
     url, state = sandbox_server
     state.faults.clear()
     (tmp_path / "sitecustomize.py").write_text(NOISE)

@@ -25,7 +25,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, Request, RequestParams, Result
 from pydantic import ConfigDict, Field
 
-from tests.conftest import API_KEY, ROOT, make_settings, server_env
+from tests.helpers import API_KEY, ROOT, make_settings, server_env
 from tests.servers import app_in_thread
 from wave_mcp.config import example_catalog_path
 from wave_mcp.http import create_http_app

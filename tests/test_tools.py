@@ -4,39 +4,40 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import anyio
 import httpx2
 import pytest
+from inline_snapshot import external_file
 from mcp import MCPError
 
-from tests.conftest import API_KEY, EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, data_of, text_of
+from tests.helpers import (
+    API_KEY,
+    EXAMPLE_ID,
+    EXAMPLE_PARAMS,
+    POLL_INTERVAL_MAX,
+    GuardedClient,
+    ProgressLog,
+    data_of,
+    listing_of,
+    stays,
+    text_of,
+    until,
+)
 from wave_mcp.sandbox import DEMO_WORKFLOWS, Fault, SandboxState
 
 pytestmark = pytest.mark.anyio
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
-LISTED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations", "_meta")
 LONG_RUN = {"workflow_id": "timer", "params": {"seconds": 1000}}
 """A run that outlasts every test (100 s at the tests' time scale)."""
-
-Progress = list[tuple[float, float | None, str | None]]
 
 
 async def start(client: GuardedClient, **arguments: Any) -> dict[str, Any]:
     """Start a run with execute_workflow and return the reported run."""
     return data_of(await client.call_tool("execute_workflow", arguments))
-
-
-async def settle(seen: Progress, count: int) -> None:
-    """Over JSON-RPC (legacy era) progress notifications may trail the result a little: wait for them."""
-    with anyio.fail_after(5):
-        while len(seen) < count:
-            await anyio.sleep(0.01)
 
 
 # ---- the listing the model reads ----------------------------------------------------------------------------
@@ -45,15 +46,10 @@ async def settle(seen: Progress, count: int) -> None:
 async def test_the_tool_listing_matches_the_snapshot(mcp_client: GuardedClient) -> None:
     """Names, titles, descriptions, schemas and annotations are pinned: any change shows in review.
 
-    Run with UPDATE_SNAPSHOTS=1 to rewrite tests/snapshots/tools.json after an intended change.
+    After an intended change, `pytest --inline-snapshot=fix` rewrites tests/snapshots/tools.json.
     """
     tools = (await mcp_client.list_tools()).tools
-    dumped = [tool.model_dump(by_alias=True, mode="json", exclude_none=True) for tool in tools]
-    listing = sorted(({key: entry.get(key) for key in LISTED_FIELDS} for entry in dumped), key=lambda t: t["name"])
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        SNAPSHOT.parent.mkdir(exist_ok=True)
-        SNAPSHOT.write_text(json.dumps(listing, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    assert listing == json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    assert listing_of(tools) == external_file("snapshots/tools.json")
 
 
 async def test_every_tool_and_argument_is_described_for_the_model(mcp_client: GuardedClient) -> None:
@@ -133,20 +129,16 @@ async def test_get_run_reads_a_finished_run(mcp_client: GuardedClient) -> None:
 async def test_wait_for_run_returns_the_result_with_progress(mcp_client: GuardedClient) -> None:
     """wait_for_run waits for the end, reporting progress strictly increasing with readable messages."""
     run = await start(mcp_client, workflow_id="monthly-report", params={"month": "March", "year": 2026})
-    seen: Progress = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total, message))
-
+    progress = ProgressLog()
     result = await mcp_client.call_tool(
-        "wait_for_run", {"run_id": run["id"], "timeout_seconds": 20}, progress_callback=on_progress
+        "wait_for_run", {"run_id": run["id"], "timeout_seconds": 20}, progress_callback=progress
     )
     report = data_of(result)
     assert report["status"] == "completed" and report["timed_out"] is False
     assert report["result"]["summary"] == "Monthly report for March 2026 is ready."
     assert report["polls"] >= 2
-    await settle(seen, report["polls"])
-    values = [value for value, _, _ in seen]
+    seen = await progress.settled(report["polls"])
+    values = progress.values
     assert len(seen) == report["polls"]
     assert all(later > earlier for earlier, later in itertools.pairwise(values))
     assert {total for _, total, _ in seen} == {20}
@@ -161,21 +153,17 @@ async def test_wait_for_run_returns_the_result_with_progress(mcp_client: Guarded
 
 async def test_execute_with_wait_seconds_waits_in_the_same_call(mcp_client: GuardedClient) -> None:
     """`wait_seconds` makes execute_workflow wait like wait_for_run, with progress naming the workflow."""
-    seen: Progress = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen.append((progress, total, message))
-
+    progress = ProgressLog()
     result = await mcp_client.call_tool(
         "execute_workflow",
         {"workflow_id": EXAMPLE_ID, "params": EXAMPLE_PARAMS, "wait_seconds": 5},
-        progress_callback=on_progress,
+        progress_callback=progress,
     )
     report = data_of(result)
     assert report["status"] == "completed"
     assert report["result"] == {"key1": "value 1", "key2": "value 2"}
     assert report["timed_out"] is False and report["polls"] >= 1
-    await settle(seen, report["polls"])
+    seen = await progress.settled(report["polls"])
     assert all(message and message.startswith(f"Run {report['id']} of 'My workflow': ") for _, _, message in seen)
     totals = {total for _, total, _ in seen}  # the wait's budget: what is left of wait_seconds after the POST
     assert len(totals) == 1 and all(total is not None and 4 < total <= 5 for total in totals)
@@ -307,20 +295,24 @@ async def test_a_cancelled_wait_sends_no_more_requests(
     """When the client gives up on wait_for_run, the polling stops: the API sees no request after the cancel."""
     run = await start(mcp_client, **LONG_RUN)
     path = f"/runs/{run['id']}"
+
+    def polls() -> int:
+        return sandbox.count("GET", path)
+
+    sandbox.faults.append(Fault("hang", "get", after=2))  # the third poll is held until its caller gives up
     arguments = {"run_id": run["id"], "timeout_seconds": 60}
     if how == "read_timeout":
-        with pytest.raises(MCPError) as caught:
-            await mcp_client.call_tool("wait_for_run", arguments, read_timeout_seconds=0.4)
+        with pytest.raises(MCPError) as caught:  # the client's own timeout, longer than three polls take
+            await mcp_client.call_tool("wait_for_run", arguments, read_timeout_seconds=1.0)
         assert caught.value.error.code == -32001
     else:
-        with anyio.move_on_after(0.4) as scope:
-            await mcp_client.call_tool("wait_for_run", arguments)
-        assert scope.cancelled_caught
-    await anyio.sleep(0.05)  # in the legacy era the cancel is a message that takes a moment to reach the server
-    polls_at_cancel = sandbox.count("GET", path)
-    assert polls_at_cancel >= 3
-    await anyio.sleep(0.8)  # longer than the longest pause between polls (0.5 s in these settings)
-    assert sandbox.count("GET", path) == polls_at_cancel
+        async with anyio.create_task_group() as group:
+            group.start_soon(partial(mcp_client.call_tool, "wait_for_run", arguments))
+            await until(lambda: polls() == 3, "the wait's third poll")
+            group.cancel_scope.cancel()
+    await until(lambda: bool(sandbox.given_up), "the cancel reaching the wait (its held poll abandoned)")
+    assert polls() == 3
+    await stays(lambda: polls() == 3, "a poll after the cancel", seconds=2 * POLL_INTERVAL_MAX)
     after = data_of(await mcp_client.call_tool("get_run", {"run_id": run["id"]}))
     assert after["status"] == "running"
 

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import itertools
-import math
 import random
 import statistics
-import time as wall
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
-import anyio.lowlevel
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.helpers import STEADY_SCHEDULE, FakeAPI, FakeClock, Progress, wait
 from wave_mcp.errors import (
     AuthenticationError,
     InvalidResponseError,
@@ -27,14 +25,13 @@ from wave_mcp.errors import (
     WaveTimeoutError,
 )
 from wave_mcp.models import Run
-from wave_mcp.sandbox import wave_timestamp
-from wave_mcp.waiting import PollSchedule, Seen, WaitOutcome, wait_for_run
+from wave_mcp.waiting import PollSchedule, Seen, wait_for_run
 
 pytestmark = pytest.mark.anyio
 
 CAP = 10.0
 DEFAULT = PollSchedule()
-STEADY = PollSchedule(jitter=0.0)
+STEADY = STEADY_SCHEDULE
 
 
 @dataclass(frozen=True)
@@ -45,75 +42,6 @@ class FixedDraw(PollSchedule):
 
     def interval(self, age: float, rand: Callable[[], float] = random.random) -> float:
         return super().interval(age, lambda: self.draw)
-
-
-@dataclass
-class FakeTime:
-    """A clock that moves only when the loop sleeps (or a read takes time)."""
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@dataclass
-class FakeAPI:
-    """`get_run` of a simulated run: scripted answers, or a run that finishes `length` seconds after `started`."""
-
-    time: FakeTime
-    length: float = math.inf
-    started: float = 1000.0
-    script: list[Run | WaveError] = field(default_factory=list)
-    read_seconds: float = 0.0
-    calls: list[tuple[float, float]] = field(default_factory=list)
-    """(time of the read, deadline it was given)"""
-
-    async def get_run(self, deadline: float) -> Run:
-        self.calls.append((self.time.now, deadline))
-        self.time.now += self.read_seconds
-        if self.script:
-            step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
-            if isinstance(step, WaveError):
-                raise step
-            return step
-        age = self.time.now - self.started
-        started_at = wave_timestamp(wall.time() - age)  # the start time an API would give, on the real wall clock
-        status = "completed" if age >= self.length else "running"
-        return Run(id="run-1", status=status, started_at=started_at, other={"read_at": self.time.now})
-
-
-Progress = list[tuple[float, float | None, str]]
-
-
-async def wait(
-    api: FakeAPI,
-    budget: float,
-    schedule: PollSchedule = STEADY,
-    progress: Progress | None = None,
-    **kwargs: object,
-) -> WaitOutcome:
-    """Run the loop against `api` on its fake time."""
-
-    async def on_progress(value: float, total: float | None, message: str) -> None:
-        assert progress is not None
-        progress.append((value, total, message))
-
-    return await wait_for_run(
-        api.get_run,
-        budget=budget,
-        schedule=schedule,
-        on_progress=on_progress if progress is not None else None,
-        clock=api.time.clock,
-        sleep=api.time.sleep,
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 def running(**other: object) -> Run:
@@ -181,7 +109,7 @@ def test_the_jitter_spreads_polls() -> None:
 
 async def test_the_first_poll_is_immediate() -> None:
     """Without a run just seen, the loop reads the run before any pause."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, length=0.0)
     outcome = await wait(api, budget=30)
     assert api.calls[0][0] == 1000.0
@@ -191,7 +119,7 @@ async def test_the_first_poll_is_immediate() -> None:
 
 async def test_with_a_run_just_seen_the_first_poll_waits_one_interval() -> None:
     """With the run just seen (after execute), the first read comes after one interval of the schedule."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, length=0.1)
     outcome = await wait(api, budget=30, since=just_seen())
     assert time.sleeps[0] == STEADY.min_interval
@@ -201,7 +129,7 @@ async def test_with_a_run_just_seen_the_first_poll_waits_one_interval() -> None:
 
 async def test_the_first_interval_follows_the_run_s_age() -> None:
     """A run already old when seen is first polled after the interval of its age."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, length=1e9)
     await wait(api, budget=30, since=just_seen(age=25.0))
     assert time.sleeps[0] == STEADY.interval(25.0)
@@ -209,7 +137,7 @@ async def test_the_first_interval_follows_the_run_s_age() -> None:
 
 async def test_the_deadline_is_passed_to_each_read() -> None:
     """Each read is told the wait's deadline, so its own retries stop in time."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time)
     await wait(api, budget=5)
     assert {deadline for _, deadline in api.calls} == {1005.0}
@@ -225,7 +153,7 @@ async def test_the_loop_never_sleeps_past_the_deadline(
     budget: float, length: float, read_seconds: float, seen: bool
 ) -> None:
     """No pause ends after the deadline, and no read starts after it."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, length=length, read_seconds=read_seconds)
     outcome = await wait(api, budget=budget, schedule=DEFAULT, since=just_seen() if seen else None)
     deadline = 1000.0 + budget
@@ -239,7 +167,7 @@ async def test_the_loop_never_sleeps_past_the_deadline(
 
 async def test_a_wait_that_reaches_its_deadline_returns_the_run_as_last_seen() -> None:
     """At the deadline the loop returns the latest run it read, `timed_out`, not an error."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time)
     outcome = await wait(api, budget=12)
     assert outcome.timed_out
@@ -252,7 +180,7 @@ async def test_a_wait_that_reaches_its_deadline_returns_the_run_as_last_seen() -
 
 async def test_a_zero_budget_reads_once() -> None:
     """`timeout_seconds=0` means look once and report."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time)
     outcome = await wait(api, budget=0)
     assert outcome.polls == 1 and outcome.timed_out and time.sleeps == []
@@ -260,7 +188,7 @@ async def test_a_zero_budget_reads_once() -> None:
 
 async def test_a_zero_budget_after_execute_reads_nothing() -> None:
     """With the run just seen and no time to wait, the loop returns that run without a read."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time)
     outcome = await wait(api, budget=0, since=just_seen(seen="execute"))
     assert outcome.polls == 0 and outcome.timed_out
@@ -270,7 +198,7 @@ async def test_a_zero_budget_after_execute_reads_nothing() -> None:
 @pytest.mark.parametrize("final", ["completed", "failed", "cancelled", "Timeout", "weird-new-status"])
 async def test_the_wait_stops_at_the_first_status_other_than_running(final: str) -> None:
     """Any status that is not `running`, documented or not, ends the wait at once."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, script=[running(), running(), Run(id="run-1", status=final), running()])
     outcome = await wait(api, budget=60)
     assert outcome.run.status == final
@@ -279,7 +207,7 @@ async def test_the_wait_stops_at_the_first_status_other_than_running(final: str)
 
 async def test_progress_is_strictly_increasing_with_the_budget_as_total() -> None:
     """Each poll reports progress: elapsed seconds, strictly increasing, total = the budget, a readable message."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, length=7.0)
     progress: Progress = []
     outcome = await wait(api, budget=30, schedule=DEFAULT, progress=progress)
@@ -295,7 +223,7 @@ async def test_progress_is_strictly_increasing_with_the_budget_as_total() -> Non
 
 async def test_progress_stays_increasing_when_polls_come_in_the_same_instant() -> None:
     """Even when no time passes between polls, each progress value is larger than the one before."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, script=[running(), running(), running(), Run(id="run-1", status="completed")])
     progress: Progress = []
     schedule = PollSchedule(min_interval=0.0001, max_interval=0.0001)
@@ -306,7 +234,7 @@ async def test_progress_stays_increasing_when_polls_come_in_the_same_instant() -
 
 async def test_progress_message_counts_the_run_s_age() -> None:
     """The message gives the run's age (40 s when seen, plus the first 10 s pause) and the poll count."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, script=[running(), Run(id="run-1", status="completed")])
     progress: Progress = []
     await wait(api, budget=60, progress=progress, since=just_seen(age=40.0))
@@ -315,7 +243,7 @@ async def test_progress_message_counts_the_run_s_age() -> None:
 
 async def test_transient_failures_are_retried_until_the_deadline() -> None:
     """After the run was seen, failing reads do not end the wait: it returns the run as last seen at the deadline."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, script=[running(seen=1), upstream()])
     progress: Progress = []
     outcome = await wait(api, budget=20, progress=progress)
@@ -328,7 +256,7 @@ async def test_transient_failures_are_retried_until_the_deadline() -> None:
 
 async def test_a_transient_failure_then_success_finishes_normally() -> None:
     """A run that is read after some failures is reported as usual."""
-    time = FakeTime()
+    time = FakeClock()
     failures: list[Run | WaveError] = [WaveConnectionError("down"), upstream(), WaveTimeoutError("slow")]
     api = FakeAPI(time, script=[*failures, Run(id="run-1", status="completed", result=3)])
     outcome = await wait(api, budget=60)
@@ -344,7 +272,7 @@ async def test_a_transient_failure_then_success_finishes_normally() -> None:
 )
 async def test_a_non_transient_failure_is_raised_at_once(error: WaveError) -> None:
     """A permanent failure (unknown run, rejected key) ends the wait at once, even after the run was seen."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, script=[running(), error])
     with pytest.raises(type(error)):
         await wait(api, budget=60)
@@ -353,7 +281,7 @@ async def test_a_non_transient_failure_is_raised_at_once(error: WaveError) -> No
 
 async def test_a_run_never_seen_with_only_transient_failures_raises_the_last_error() -> None:
     """If no read ever succeeded, the wait ends with the last transient error, not a made-up run."""
-    time = FakeTime()
+    time = FakeClock()
     last = InvalidResponseError("garbled", status_code=200, method="GET", path="/runs/x")
     api = FakeAPI(time, script=[WaveConnectionError("down"), upstream(), last])
     with pytest.raises(InvalidResponseError) as caught:
@@ -364,7 +292,7 @@ async def test_a_run_never_seen_with_only_transient_failures_raises_the_last_err
 
 async def test_retry_after_lengthens_the_next_pause() -> None:
     """A rate-limit hint makes the next pause at least that long (still never past the deadline)."""
-    time = FakeTime()
+    time = FakeClock()
     limited = RateLimitedError("slow down", status_code=429, method="GET", path="/runs/x", retry_after=4.0)
     api = FakeAPI(time, script=[running(), limited, Run(id="run-1", status="completed")])
     outcome = await wait(api, budget=60)
@@ -374,7 +302,7 @@ async def test_retry_after_lengthens_the_next_pause() -> None:
 
 async def test_retry_after_does_not_push_past_the_deadline() -> None:
     """A hint longer than the remaining time is cut at the deadline."""
-    time = FakeTime()
+    time = FakeClock()
     limited = RateLimitedError("slow down", status_code=429, method="GET", path="/runs/x", retry_after=100.0)
     api = FakeAPI(time, script=[running(), limited, running()])
     outcome = await wait(api, budget=5)
@@ -384,21 +312,20 @@ async def test_retry_after_does_not_push_past_the_deadline() -> None:
 
 async def test_cancelling_the_wait_stops_the_reads() -> None:
     """When the caller's scope is cancelled, the loop ends at its next pause and reads nothing more."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time)
     reads_at_cancel = 0
 
     with anyio.CancelScope() as scope:
 
-        async def sleep(seconds: float) -> None:
+        async def pause(seconds: float) -> None:
             nonlocal reads_at_cancel
-            await time.sleep(seconds)
-            if time.now >= 1003.0 and not scope.cancel_called:
+            if time.now >= 1003.0 and not scope.cancel_called:  # the caller gives up while the loop pauses
                 reads_at_cancel = len(api.calls)
                 scope.cancel()
-            await anyio.lowlevel.checkpoint()
+            await time.sleep(seconds)  # a cancellation point, as a real sleep is
 
-        await wait_for_run(api.get_run, budget=60, schedule=STEADY, clock=time.clock, sleep=sleep)
+        await wait_for_run(api.get_run, budget=60, schedule=STEADY, clock=time, sleep=pause)
     assert scope.cancelled_caught
     assert reads_at_cancel > 0
     assert len(api.calls) == reads_at_cancel
@@ -411,7 +338,7 @@ LENGTHS = [0.5, 1, 2, 5, 9, 30, 60, 120, 300, 600, 1800, 3600]
 
 async def simulate(length: float, schedule: PollSchedule, *, after_execute: bool = False) -> tuple[int, float]:
     """One wait long enough for a run of `length` seconds: (requests made, detection lag in seconds)."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, length=length)
     outcome = await wait(api, budget=length + 3600, schedule=schedule, since=just_seen() if after_execute else None)
     assert not outcome.timed_out
@@ -459,7 +386,7 @@ async def chained_waits(length: float, *, remembered: bool) -> tuple[int, int]:
     """The usual flow for a run of `length` s (waits of 30 s until it ends): (requests, calls). `remembered` passes
     each wait how the previous one last saw the run, as the run service does; else each learns the run's age from
     its start time."""
-    time = FakeTime()
+    time = FakeClock()
     api = FakeAPI(time, length=length)
     since: Seen | None = just_seen()  # the run as execute returned it
     calls = 0

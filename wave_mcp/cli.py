@@ -13,7 +13,7 @@ from wave_mcp.errors import ConfigError
 if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
 
-__all__ = ["main"]
+__all__ = ["main", "parse_args"]
 
 COMMANDS = ("serve", "sandbox", "check", "demo", "config")
 
@@ -139,9 +139,15 @@ def _sandbox(args: argparse.Namespace) -> None:
     serve(sock, api_key=key, time_scale=args.time_scale)
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line as `main` reads it: the command, its options and the settings given as flags. An unknown
+    command or flag prints the usage and exits with code 2."""
+    return _parser().parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `wave-mcp` and `python -m wave_mcp`."""
-    args = _parser().parse_args(argv)
+    args = parse_args(argv)
     command = args.command or "serve"
     try:
         if command == "serve":

@@ -174,12 +174,13 @@ _CREATED_AT = "2023-01-25T15:16:35.484854Z"
 
 @dataclass
 class Fault:
-    """One injected failure: `kind` on the next `times` requests of `route`."""
+    """One injected failure: `kind` on the next `times` requests of `route`, once `after` of them have passed."""
 
     kind: str
     route: str = "any"
     times: int = 1
     retry_after: str | None = None
+    after: int = 0
 
 
 @dataclass
@@ -204,10 +205,15 @@ class SandboxState:
     runs: dict[str, SandboxRun] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    given_up: list[tuple[str, str]] = field(default_factory=list)
+    """Requests held by a `hang` fault whose caller gave up on them (disconnected, or was cancelled in process)."""
 
     def take_fault(self, route: str) -> Fault | None:
         """The next fault for `route`, counting it down."""
         for fault in self.faults:
+            if fault.route in (route, "any") and fault.after > 0:
+                fault.after -= 1
+                return None
             if fault.route in (route, "any") and fault.times > 0:
                 fault.times -= 1
                 if fault.times == 0:
@@ -293,10 +299,13 @@ def in_process_transport() -> SandboxTransport:
     return SandboxTransport(app=create_app())
 
 
-async def _fault_response(fault: Fault, request: Request) -> Response:
-    if fault.kind == "hang":  # until the client gives up and disconnects
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
+async def _fault_response(state: SandboxState, fault: Fault, request: Request) -> Response:
+    if fault.kind == "hang":  # until the client gives up: it disconnects or, in process, its task is cancelled
+        try:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+        finally:
+            state.given_up.append((request.method, request.url.path))
         return Response(status_code=499)
     if fault.kind == "reset":
         return _DroppedResponse()
@@ -339,7 +348,7 @@ def create_app(
             return _error(404, "Not found")
         fault = state.take_fault(route)
         if fault is not None and not (route == "execute" and fault.kind in FAULTS_AFTER_RUN_CREATED):
-            return await _fault_response(fault, request)
+            return await _fault_response(state, fault, request)
         if route == "list":
             return JSONResponse([_workflow_json(w) for w in DEMO_WORKFLOWS.values()])
         if route == "get":
@@ -347,7 +356,7 @@ def create_app(
             return JSONResponse(_run_json(state, run)) if run else _error(404, f"Run {parts[1]} not found")
         response = await _execute(state, request, parts[1])
         if fault is not None and response.status_code == 200:  # the run was created, but its answer is lost
-            return await _fault_response(fault, request)
+            return await _fault_response(state, fault, request)
         return response
 
     app = Starlette(routes=[Route("/{path:path}", api, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])])
@@ -395,6 +404,7 @@ async def _admin(state: SandboxState, request: Request, parts: list[str]) -> Res
         return JSONResponse({"faults": len(state.faults)})
     if parts == ["reset"] and request.method == "POST":
         state.requests.clear()
+        state.given_up.clear()
         state.faults.clear()
         return JSONResponse({"ok": True})
     return _error(404, "Not found")
