@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.conftest import API_KEY, ROOT, free_port
+from tests.conftest import API_KEY, ROOT, coverage_env, free_port
 from wave_mcp.config import SANDBOX_API_KEY, load_settings, setting_sources
 from wave_mcp.errors import ConfigError
 from wave_mcp.sandbox import SandboxState
@@ -22,8 +22,10 @@ TIMEOUT = 60.0
 
 
 def clean_env(**variables: str) -> dict[str, str]:
-    """Only what Python needs, plus `variables`: no WAVE_* setting of the machine leaks in."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", **variables}
+    """Only what Python (and coverage, under `make test`) needs, plus `variables`: no WAVE_* setting of the machine
+    leaks in."""
+    path = os.environ.get("PATH", "/usr/bin:/bin")
+    return {**coverage_env(), "PATH": path, "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", **variables}
 
 
 def wave_mcp(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
