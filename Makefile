@@ -75,10 +75,13 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
-# The whole suite under coverage (branch coverage of wave_mcp/, floor in pyproject.toml's [tool.coverage]).
+# The whole suite under coverage (branch coverage of wave_mcp/, floor in pyproject.toml's [tool.coverage]), in
+# PYTEST_WORKERS processes: most tests wait on subprocesses, sockets and the sandbox's clock rather than on the CPU,
+# so even 2 cores keep 4 workers busy. `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= 4
 pytest: install-test external-clients
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage run -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
