@@ -85,7 +85,9 @@ pytest: install-test external-clients
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
-test: lint typecheck pytest
+# The type check runs beside the tests (its output is shown when it ends): the tests mostly wait, mypy computes.
+test: lint install-test external-clients
+	$(MAKE) --no-print-directory -j2 --output-sync=target typecheck pytest
 
 bench: install-test
 	$(BIN)/python -m bench
