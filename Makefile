@@ -94,3 +94,20 @@ bench: install-test
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*
+
+# MCP Bundle (one-click install in Claude Desktop): dist/wave-mcp-<version>.mcpb, checked and packed by npm's mcpb,
+# installed into .tools/node like the Inspector; uv (dev group) locks the versions the host installs. See bundle/build.py.
+MCPB := @anthropic-ai/mcpb@2.1.2
+.PHONY: bundle
+
+bundle: install-test $(TOOLS)/mcpb.stamp
+	PATH="$(CURDIR)/$(TOOLS)/node/node_modules/.bin:$$PATH" $(BIN)/python bundle/build.py --out dist
+
+$(TOOLS)/mcpb.stamp: Makefile
+	@if command -v $(NPM) >/dev/null 2>&1; then \
+		mkdir -p $(TOOLS)/node && cd $(TOOLS)/node && \
+		{ [ -f package.json ] || echo '{"private": true}' > package.json; } && \
+		$(NPM) install --no-audit --no-fund --loglevel=error $(MCPB) && touch ../mcpb.stamp; \
+	else echo "npm not found: make bundle cannot run, and the bundle tests will be skipped"; fi
+
+external-clients: $(TOOLS)/mcpb.stamp

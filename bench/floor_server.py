@@ -1,6 +1,7 @@
 """The call-overhead floor: an MCPServer whose one tool makes a bare httpx2 GET and returns the JSON as is.
 
-`python bench/floor_server.py URL KEY`. What `get_run` costs beyond this is wave-mcp's own work.
+`python bench/floor_server.py URL KEY` over stdio, or `... URL KEY --http PORT` over stateless Streamable HTTP on
+loopback. What `get_run` costs beyond this is wave-mcp's own work.
 """
 
 import sys
@@ -22,4 +23,11 @@ async def get(path: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    server.run()
+    if "--http" in sys.argv:
+        import uvicorn
+
+        port = int(sys.argv[sys.argv.index("--http") + 1])
+        app = server.streamable_http_app(stateless_http=True, json_response=False, host="127.0.0.1")
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    else:
+        server.run()

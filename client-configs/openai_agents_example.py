@@ -21,10 +21,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents import Agent, RunContextWrapper, Runner
-from agents.mcp import MCPServerStdio
-from agents.tool import FunctionTool
-from agents.tool_context import ToolContext
+try:
+    from agents import Agent, RunContextWrapper, Runner
+    from agents.mcp import MCPServerStdio
+    from agents.tool import FunctionTool
+    from agents.tool_context import ToolContext
+except ImportError as missing:  # the system Python, not the venv that has the frameworks
+    sys.exit(
+        f"{missing.name} is not installed for {sys.executable}: run this with wave-mcp's .venv/bin/python "
+        "(`make install-test`, or `uv sync --group frameworks`), or `pip install openai-agents`"
+    )
 
 SANDBOX_WORKFLOW = "8988f685-2b8c-4a09-9955-150426265d32"
 SANDBOX_PARAMS = {"param1": "value 1", "param2": "value 2"}

@@ -20,9 +20,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fastmcp.client.transports import StdioTransport
-from pydantic_ai import Agent
-from pydantic_ai.mcp import MCPToolset
+try:
+    from fastmcp.client.transports import StdioTransport
+    from pydantic_ai import Agent
+    from pydantic_ai.mcp import MCPToolset
+except ImportError as missing:  # the system Python, not the venv that has the frameworks
+    sys.exit(
+        f"{missing.name} is not installed for {sys.executable}: run this with wave-mcp's .venv/bin/python "
+        '(`make install-test`, or `uv sync --group frameworks`), or `pip install "pydantic-ai-slim[mcp]"`'
+    )
 
 SANDBOX_WORKFLOW = "8988f685-2b8c-4a09-9955-150426265d32"
 SANDBOX_PARAMS = {"param1": "value 1", "param2": "value 2"}

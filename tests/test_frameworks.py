@@ -107,9 +107,12 @@ def test_example_script_runs(example: str, sandbox_server: tuple[str, SandboxSta
     if example == "langchain_example.py":
         python = str(langchain_python())
     else:
-        reason = f"{EXAMPLES[example]} is not installed here"
+        reason = f"{EXAMPLES[example]} is not installed here: uv sync --group frameworks"
         if example == "llamaindex_example.py":
-            reason += " (make test leaves it out: llama-index-core brings numpy, nltk and SQLAlchemy, ~300 MB)"
+            reason = (
+                f"{EXAMPLES[example]} is not installed here: pip install llama-index-tools-mcp (make test leaves it "
+                "out: llama-index-core brings numpy, nltk and SQLAlchemy, ~300 MB)"
+            )
         pytest.importorskip(EXAMPLES[example], reason=reason)
     command = [
         python,

@@ -30,7 +30,7 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 from tests.conftest import API_KEY, ERAS, GuardedClient, make_settings
-from wave_mcp.client import MAX_ID_LENGTH
+from wave_mcp.limits import MAX_ID_LENGTH
 from wave_mcp.sandbox import DEMO_WORKFLOWS, SandboxState, SandboxTransport, create_app
 from wave_mcp.server import build_server
 

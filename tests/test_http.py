@@ -22,9 +22,9 @@ from tests.conftest import API_KEY, ERAS, EXAMPLE_ID, GuardedClient, make_settin
 from tests.servers import KeyRecorder, app_in_thread, http_subprocess
 from wave_mcp.caller import CALLER_KEY_HEADER, caller_key
 from wave_mcp.client import WaveClient
-from wave_mcp.config import Settings
+from wave_mcp.config import Settings, is_loopback
 from wave_mcp.errors import ConfigError, UpstreamError
-from wave_mcp.http import create_http_app, is_loopback, transport_security
+from wave_mcp.http import create_http_app, transport_security
 from wave_mcp.logs import SecretFilter
 from wave_mcp.sandbox import SandboxState
 

@@ -8,12 +8,11 @@ import pytest
 from mcp import Client
 
 from tests.conftest import ERAS, make_settings
-from wave_mcp.caller import caller_key
-from wave_mcp.client import REMEMBERED_RUNS, LazyTransport, WaveClient
+from wave_mcp.client import LazyTransport
 from wave_mcp.models import Run
 from wave_mcp.sandbox import SandboxState
 from wave_mcp.server import build_server
-from wave_mcp.waiting import PollSchedule, wait_for_run
+from wave_mcp.waiting import PollSchedule, Seen, wait_for_run
 
 pytestmark = pytest.mark.anyio
 
@@ -40,70 +39,16 @@ class Clock:
 
 @pytest.mark.parametrize(("read_ago", "first_read_after"), [(0.0, 2.0), (0.5, 1.5), (1.9, 0.1), (2.0, 0.0), (60, 0.0)])
 async def test_the_first_poll_comes_one_interval_after_the_last_read(read_ago: float, first_read_after: float) -> None:
-    """With `seen_at`, what is left of one interval since that read passes before the first poll."""
+    """With `since`, what is left of one interval since that read passes before the first poll."""
     clock = Clock()
-    running = Run(id="r1", status="running")
-    outcome = await wait_for_run(
-        clock.get_run,
-        budget=30,
-        schedule=STEADY,
-        last_seen=running,
-        seen_at=clock.now - read_ago,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    since = Seen(run=Run(id="r1", status="running"), at=clock.now - read_ago, age=0.0)
+    outcome = await wait_for_run(clock.get_run, budget=30, schedule=STEADY, since=since, clock=clock, sleep=clock.sleep)
     assert outcome.run.status == "completed"
     assert clock.reads == [pytest.approx(100.0 + first_read_after)]
 
 
 def _run(run_id: str, status: str = "running") -> dict[str, object]:
     return {"id": run_id, "status": status, "startedAt": "2026-01-01T00:00:00.000000000Z"}
-
-
-async def test_the_client_remembers_the_last_read_of_running_runs_only() -> None:
-    answers = {"/runs/a": _run("a"), "/runs/b": _run("b", "completed")}
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, json=answers[request.url.path])
-
-    settings = make_settings()
-    async with WaveClient.open(settings, transport=httpx2.MockTransport(handler)) as client:
-        assert client.last_read("a") is None
-        run_a = await client.get_run("a")
-        await client.get_run("b")
-        remembered = client.last_read("a")
-        assert remembered is not None
-        assert remembered[0] == run_a
-        assert client.last_read("b") is None
-        answers["/runs/a"] = _run("a", "failed")
-        await client.get_run("a")
-        assert client.last_read("a") is None
-
-
-async def test_each_http_caller_sees_only_its_own_reads() -> None:
-    """With callers' own keys (HTTP mode), one caller's read never paces (or stands in for) another's."""
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, json=_run("a"))
-
-    async with WaveClient.open(make_settings(), transport=httpx2.MockTransport(handler)) as client:
-        with caller_key("wk_caller_one_1234567890"):
-            await client.get_run("a")
-            assert client.last_read("a") is not None
-        with caller_key("wk_caller_two_0987654321"):
-            assert client.last_read("a") is None
-        assert client.last_read("a") is None
-
-
-async def test_the_memory_of_reads_is_bounded() -> None:
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, json=_run(request.url.path.rsplit("/", 1)[1]))
-
-    async with WaveClient.open(make_settings(), transport=httpx2.MockTransport(handler)) as client:
-        for i in range(REMEMBERED_RUNS + 5):
-            await client.get_run(f"run-{i}")
-        assert client.last_read("run-0") is None
-        assert client.last_read(f"run-{REMEMBERED_RUNS + 4}") is not None
 
 
 @pytest.mark.parametrize("era", ERAS)

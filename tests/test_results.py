@@ -15,7 +15,7 @@ from mcp import Client
 from mcp.types import CallToolResult
 
 from tests.conftest import ERAS, GuardedClient, make_settings, text_of
-from wave_mcp.reports import SCALAR_CHARS, SMALL_FIELD_CHARS
+from wave_mcp.limits import SCALAR_CHARS, SMALL_FIELD_CHARS
 from wave_mcp.sandbox import DEMO_WORKFLOWS, SandboxTransport
 from wave_mcp.server import build_server
 

@@ -21,7 +21,7 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 from tests.conftest import API_KEY, ROOT, GuardedClient, assert_no_key, make_settings, text_of
-from wave_mcp.client import DEADLINE_GRACE, MAX_ID_LENGTH, MAX_PARAMS_BYTES, WaveClient, check_id, parse_retry_after
+from wave_mcp.client import DEADLINE_GRACE, WaveClient, parse_retry_after, retry_pause
 from wave_mcp.errors import (
     InvalidInputError,
     RateLimitedError,
@@ -29,6 +29,7 @@ from wave_mcp.errors import (
     ResponseTooLargeError,
     UpstreamError,
 )
+from wave_mcp.limits import MAX_ID_LENGTH, MAX_PARAMS_BYTES, check_id
 from wave_mcp.logs import QUIET_LIBRARIES, configure_logging
 from wave_mcp.sandbox import Fault, SandboxState
 from wave_mcp.server import build_server
@@ -249,23 +250,25 @@ async def test_retry_after_beyond_the_cap_or_the_deadline_is_an_error_at_once(wa
     assert len(recorder.requests) == 1
 
 
-def test_the_retry_hook_keeps_every_pause_inside_the_deadline() -> None:
-    """Retry only transient errors, only when the longest pause stamina may take (backoff plus jitter) ends before
-    the deadline, and wait exactly Retry-After when it fits under the cap."""
+def test_the_retry_pause_keeps_every_pause_inside_the_deadline() -> None:
+    """Retry only transient errors, after an exponential backoff with jitter (capped at 3 s), or exactly Retry-After
+    when it is under the cap, and only when that pause, whatever jitter it draws, ends before the deadline."""
     where: dict[str, Any] = {"status_code": 503, "method": "GET", "path": "/runs/r"}
-    hook = WaveClient._retry_hook(time.monotonic() + 1.0)
-    assert hook(UpstreamError("503", **where)) is True, "first pause at most 0.25 + 0.5 s"
-    assert hook(UpstreamError("503", **where)) is False, "second pause up to 0.5 + 0.5 s: past the deadline"
-    hook = WaveClient._retry_hook(time.monotonic() + 60)
-    assert hook(RateLimitedError("429", retry_after=2.0, **{**where, "status_code": 429})) == 2.0
-    assert hook(RateLimitedError("429", retry_after=31.0, **{**where, "status_code": 429})) is False
-    assert hook(RateLimitedError("429", retry_after=None, **{**where, "status_code": 429})) is True
-    assert hook(InvalidInputError("bad id")) is False
-    assert hook(RedirectError("307", **{**where, "status_code": 307})) is False
-    assert hook(ResponseTooLargeError("huge", **where)) is False
-    assert hook(ValueError("not ours")) is False
-    hook = WaveClient._retry_hook(time.monotonic() + 5)
-    assert hook(RateLimitedError("429", retry_after=6.0, **{**where, "status_code": 429})) is False
+    pause = retry_pause(time.monotonic() + 60)
+    pauses = [pause(UpstreamError("503", **where)) for _ in range(5)]
+    for got, (low, high) in zip(pauses, [(0.25, 0.75), (0.5, 1.0), (1.0, 1.5), (2.0, 2.5), (3.0, 3.0)], strict=True):
+        assert isinstance(got, float) and low <= got <= high, pauses
+    assert retry_pause(time.monotonic() + 0.7)(UpstreamError("503", **where)) is False, "0.25 + 0.5 s ends past it"
+    limited = {**where, "status_code": 429}
+    assert pause(RateLimitedError("429", retry_after=2.0, **limited)) == 2.0
+    assert pause(RateLimitedError("429", retry_after=31.0, **limited)) is False
+    unhinted = retry_pause(time.monotonic() + 60)(RateLimitedError("429", retry_after=None, **limited))
+    assert isinstance(unhinted, float) and 0.25 <= unhinted <= 0.75
+    assert pause(InvalidInputError("bad id")) is False
+    assert pause(RedirectError("307", **{**where, "status_code": 307})) is False
+    assert pause(ResponseTooLargeError("huge", **where)) is False
+    assert pause(ValueError("not ours")) is False
+    assert retry_pause(time.monotonic() + 5)(RateLimitedError("429", retry_after=6.0, **limited)) is False
 
 
 def test_parse_retry_after() -> None:

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp import MCPError
 
-from tests.conftest import EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, data_of, text_of
+from tests.conftest import API_KEY, EXAMPLE_ID, EXAMPLE_PARAMS, GuardedClient, data_of, text_of
 from wave_mcp.sandbox import DEMO_WORKFLOWS, Fault, SandboxState
 
 pytestmark = pytest.mark.anyio
@@ -223,12 +224,16 @@ async def test_a_wait_for_a_finished_run_returns_at_once(mcp_client: GuardedClie
     assert sandbox.count("GET") == before + 1
 
 
-async def test_a_wait_for_an_old_run_polls_at_the_run_s_pace(mcp_client: GuardedClient, sandbox: SandboxState) -> None:
-    """wait_for_run reads the run's age from `startedAt`: a run started ten minutes ago is polled at the cap
-    (0.5 s in these settings) from the start, not at the pace of a run just begun."""
-    run = await start(mcp_client, **LONG_RUN)
-    sandbox.runs[run["id"]].started_wall -= 600
-    report = data_of(await mcp_client.call_tool("wait_for_run", {"run_id": run["id"], "timeout_seconds": 1}))
+async def test_a_wait_for_an_old_run_polls_at_the_run_s_pace(
+    mcp_client: GuardedClient, sandbox: SandboxState, transport: httpx2.ASGITransport
+) -> None:
+    """wait_for_run reads the age of a run it has not seen from `startedAt`: a run started elsewhere ten minutes ago
+    is polled at the cap (0.5 s in these settings) from the start, not at the pace of a run just begun."""
+    async with httpx2.AsyncClient(transport=transport, base_url="https://wave.test") as api:
+        answer = await api.post("/workflows/timer/execute", json={"seconds": 1000}, headers={"x-api-key": API_KEY})
+    run_id = answer.json()["id"]
+    sandbox.runs[run_id].started_wall -= 600
+    report = data_of(await mcp_client.call_tool("wait_for_run", {"run_id": run_id, "timeout_seconds": 1}))
     assert report["timed_out"] is True
     assert report["polls"] <= 4
 

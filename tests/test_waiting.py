@@ -6,6 +6,7 @@ import itertools
 import math
 import random
 import statistics
+import time as wall
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,7 +27,8 @@ from wave_mcp.errors import (
     WaveTimeoutError,
 )
 from wave_mcp.models import Run
-from wave_mcp.waiting import PollSchedule, WaitOutcome, wait_for_run
+from wave_mcp.sandbox import wave_timestamp
+from wave_mcp.waiting import PollSchedule, Seen, WaitOutcome, wait_for_run
 
 pytestmark = pytest.mark.anyio
 
@@ -73,10 +75,6 @@ class FakeAPI:
     calls: list[tuple[float, float]] = field(default_factory=list)
     """(time of the read, deadline it was given)"""
 
-    def age(self, run: Run) -> float:
-        """The run's age as the API's start time would tell it."""
-        return self.time.now - self.started
-
     async def get_run(self, deadline: float) -> Run:
         self.calls.append((self.time.now, deadline))
         self.time.now += self.read_seconds
@@ -85,8 +83,10 @@ class FakeAPI:
             if isinstance(step, WaveError):
                 raise step
             return step
-        done = self.time.now - self.started >= self.length
-        return Run(id="run-1", status="completed" if done else "running", other={"read_at": self.time.now})
+        age = self.time.now - self.started
+        started_at = wave_timestamp(wall.time() - age)  # the start time an API would give, on the real wall clock
+        status = "completed" if age >= self.length else "running"
+        return Run(id="run-1", status=status, started_at=started_at, other={"read_at": self.time.now})
 
 
 Progress = list[tuple[float, float | None, str]]
@@ -118,6 +118,11 @@ async def wait(
 
 def running(**other: object) -> Run:
     return Run(id="run-1", status="running", other=dict(other))
+
+
+def just_seen(age: float = 0.0, **other: object) -> Seen:
+    """The run as read at the fake clock's start (1000.0), `age` seconds old then."""
+    return Seen(run=running(**other), at=1000.0, age=age)
 
 
 def upstream() -> UpstreamError:
@@ -185,10 +190,10 @@ async def test_the_first_poll_is_immediate() -> None:
 
 
 async def test_with_a_run_just_seen_the_first_poll_waits_one_interval() -> None:
-    """After execute (`last_seen`), the first read comes after one interval of the schedule."""
+    """With the run just seen (after execute), the first read comes after one interval of the schedule."""
     time = FakeTime()
     api = FakeAPI(time, length=0.1)
-    outcome = await wait(api, budget=30, last_seen=running())
+    outcome = await wait(api, budget=30, since=just_seen())
     assert time.sleeps[0] == STEADY.min_interval
     assert api.calls[0][0] == 1000.0 + STEADY.min_interval
     assert outcome.run.status == "completed" and outcome.polls == 1
@@ -198,7 +203,7 @@ async def test_the_first_interval_follows_the_run_s_age() -> None:
     """A run already old when seen is first polled after the interval of its age."""
     time = FakeTime()
     api = FakeAPI(time, length=1e9)
-    await wait(api, budget=30, last_seen=running(), initial_age=25.0)
+    await wait(api, budget=30, since=just_seen(age=25.0))
     assert time.sleeps[0] == STEADY.interval(25.0)
 
 
@@ -222,7 +227,7 @@ async def test_the_loop_never_sleeps_past_the_deadline(
     """No pause ends after the deadline, and no read starts after it."""
     time = FakeTime()
     api = FakeAPI(time, length=length, read_seconds=read_seconds)
-    outcome = await wait(api, budget=budget, schedule=DEFAULT, last_seen=running() if seen else None)
+    outcome = await wait(api, budget=budget, schedule=DEFAULT, since=just_seen() if seen else None)
     deadline = 1000.0 + budget
     assert all(at <= deadline + 1e-9 for at, _ in api.calls)
     assert outcome.elapsed <= budget + read_seconds + 1e-9
@@ -257,7 +262,7 @@ async def test_a_zero_budget_after_execute_reads_nothing() -> None:
     """With the run just seen and no time to wait, the loop returns that run without a read."""
     time = FakeTime()
     api = FakeAPI(time)
-    outcome = await wait(api, budget=0, last_seen=running(seen="execute"))
+    outcome = await wait(api, budget=0, since=just_seen(seen="execute"))
     assert outcome.polls == 0 and outcome.timed_out
     assert outcome.run.other == {"seen": "execute"}
 
@@ -284,7 +289,7 @@ async def test_progress_is_strictly_increasing_with_the_budget_as_total() -> Non
     assert values[0] > 0
     assert {total for _, total, _ in progress} == {30}
     assert progress[0][2] == "running for 0 s, poll 1"
-    assert progress[-1][2] == f"completed after {outcome.elapsed:.0f} s, poll {outcome.polls}"
+    assert progress[-1][2] == f"completed after {int(outcome.elapsed)} s, poll {outcome.polls}"
     assert values[-1] == pytest.approx(outcome.elapsed, abs=0.05)
 
 
@@ -300,11 +305,11 @@ async def test_progress_stays_increasing_when_polls_come_in_the_same_instant() -
 
 
 async def test_progress_message_counts_the_run_s_age() -> None:
-    """The message gives the run's age (from `initial_age`: 40 s, plus the first 10 s pause) and the poll count."""
+    """The message gives the run's age (40 s when seen, plus the first 10 s pause) and the poll count."""
     time = FakeTime()
     api = FakeAPI(time, script=[running(), Run(id="run-1", status="completed")])
     progress: Progress = []
-    await wait(api, budget=60, progress=progress, last_seen=running(), initial_age=40.0)
+    await wait(api, budget=60, progress=progress, since=just_seen(age=40.0))
     assert progress[0][2] == "running for 50 s, poll 1"
 
 
@@ -408,7 +413,7 @@ async def simulate(length: float, schedule: PollSchedule, *, after_execute: bool
     """One wait long enough for a run of `length` seconds: (requests made, detection lag in seconds)."""
     time = FakeTime()
     api = FakeAPI(time, length=length)
-    outcome = await wait(api, budget=length + 3600, schedule=schedule, last_seen=running() if after_execute else None)
+    outcome = await wait(api, budget=length + 3600, schedule=schedule, since=just_seen() if after_execute else None)
     assert not outcome.timed_out
     return len(api.calls), outcome.elapsed - length
 
@@ -450,16 +455,27 @@ async def test_detection_lag_of_short_runs_has_a_median_under_one_second() -> No
     assert statistics.median(lags) <= 1.0
 
 
-async def test_repeated_waits_keep_following_the_run_s_age() -> None:
-    """The usual flow (execute, then wait_for_run again and again at 30 s each) does not start the schedule over:
-    with the run's age known, a run of length T costs at most 15 + T / cap requests plus two per call."""
-    for length in (60, 300, 600, 1800):
-        time = FakeTime()
-        api = FakeAPI(time, length=length)
-        calls = 0
-        while True:
-            calls += 1
-            outcome = await wait(api, budget=30, schedule=DEFAULT, age_of=api.age)
-            if not outcome.timed_out:
-                break
-        assert len(api.calls) <= 15 + length / CAP + 2 * calls, (length, len(api.calls), calls)
+async def chained_waits(length: float, *, remembered: bool) -> tuple[int, int]:
+    """The usual flow for a run of `length` s (waits of 30 s until it ends): (requests, calls). `remembered` passes
+    each wait how the previous one last saw the run, as the run service does; else each learns the run's age from
+    its start time."""
+    time = FakeTime()
+    api = FakeAPI(time, length=length)
+    since: Seen | None = just_seen()  # the run as execute returned it
+    calls = 0
+    while True:
+        calls += 1
+        outcome = await wait(api, budget=30, schedule=DEFAULT, since=since)
+        if not outcome.timed_out:
+            return len(api.calls), calls
+        since = Seen(run=outcome.run, at=time.now, age=outcome.age) if remembered else None
+
+
+@pytest.mark.parametrize("length", [60, 300, 600, 1800])
+async def test_repeated_waits_keep_following_the_run_s_age(length: float) -> None:
+    """Chained waits do not start the schedule over: with the run's age known (remembered, or from its start time),
+    a run of length T costs at most 15 + T / cap requests plus one per call (two without the memory)."""
+    requests, calls = await chained_waits(length, remembered=True)
+    assert requests <= 15 + length / CAP + calls, (requests, calls)
+    requests, calls = await chained_waits(length, remembered=False)
+    assert requests <= 15 + length / CAP + 2 * calls, (requests, calls)

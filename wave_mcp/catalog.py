@@ -22,8 +22,8 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
 
-from wave_mcp.client import check_id
 from wave_mcp.errors import ConfigError, InvalidInputError
+from wave_mcp.limits import check_id
 from wave_mcp.models import Workflow, WorkflowInfo
 
 if TYPE_CHECKING:  # jsonschema is imported only when a catalog is loaded: it costs ~40 ms at start
@@ -216,6 +216,8 @@ def load_catalog(path: Path) -> Catalog:
 
 def _read(path: Path) -> Any:
     suffix = path.suffix.lower()
+    if not path.exists():
+        raise _file_error(path, "cannot be read (no such file): give the path of an existing .toml or .json file")
     if suffix not in (".toml", ".json"):
         raise _file_error(path, f"unknown file type '{path.suffix or '(none)'}': use a .toml or .json file")
     try:
@@ -248,17 +250,7 @@ def _entry(path: Path, number: int, item: object, earlier: list[CatalogEntry]) -
     try:
         entry = _Entry.model_validate(item)
     except PydanticValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        first = errors[0]
-        field_name = ".".join(str(part) for part in first["loc"]) or "?"
-        if first["type"] == "extra_forbidden":
-            message = f"unknown field; the fields are {', '.join(FIELDS)}"
-        elif first["type"] == "missing":
-            message = "required"
-        else:
-            message = str(first["msg"])
-        more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) != 2)})" if len(errors) > 1 else ""
-        raise fail(field_name, message + more) from None
+        raise fail(*_first_problem(exc)) from None
 
     try:
         check_id(entry.id, "workflow")
@@ -268,15 +260,7 @@ def _entry(path: Path, number: int, item: object, earlier: list[CatalogEntry]) -
     if twin is not None:
         raise fail("id", f"duplicate id: entry {earlier.index(twin) + 1} already describes this workflow")
 
-    validator = None
-    if entry.params is not None:
-        validator_class = _schema_class(entry.params, lambda message: fail("params", message))
-        if entry.params.get("type") != "object":
-            raise fail("params", 'must describe a JSON object ("type": "object"): the params are the request body')
-        properties = entry.params.get("properties", {})
-        if isinstance(properties, dict) and WAIT_ARGUMENT in properties:
-            raise fail("params", f"must not declare '{WAIT_ARGUMENT}': the workflow's typed tool uses that argument")
-        validator = validator_class(entry.params, format_checker=validator_class.FORMAT_CHECKER)
+    validator = _params_validator(entry.params, lambda message: fail("params", message))
     if entry.result_schema is not None:
         _schema_class(entry.result_schema, lambda message: fail("result_schema", message))
 
@@ -301,6 +285,35 @@ def _entry(path: Path, number: int, item: object, earlier: list[CatalogEntry]) -
         default_wait_seconds=entry.default_wait_seconds,
         validator=validator,
     )
+
+
+def _first_problem(exc: PydanticValidationError) -> tuple[str, str]:
+    """The field and message of an entry's first problem, and how many more there are."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    field_name = ".".join(str(part) for part in first["loc"]) or "?"
+    if first["type"] == "extra_forbidden":
+        message = f"unknown field; the fields are {', '.join(FIELDS)}"
+    elif first["type"] == "missing":
+        message = "required"
+    else:
+        message = str(first["msg"])
+    more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) != 2)})" if len(errors) > 1 else ""
+    return field_name, message + more
+
+
+def _params_validator(params: dict[str, Any] | None, fail: Callable[[str], ConfigError]) -> Validator | None:
+    """The validator of a workflow's params schema (None without one): a JSON Schema of an object, without
+    the typed tools' own argument."""
+    if params is None:
+        return None
+    validator_class = _schema_class(params, fail)
+    if params.get("type") != "object":
+        raise fail('must describe a JSON object ("type": "object"): the params are the request body')
+    properties = params.get("properties", {})
+    if isinstance(properties, dict) and WAIT_ARGUMENT in properties:
+        raise fail(f"must not declare '{WAIT_ARGUMENT}': the workflow's typed tool uses that argument")
+    return validator_class(params, format_checker=validator_class.FORMAT_CHECKER)
 
 
 def _schema_class(schema: dict[str, Any], fail: Callable[[str], ConfigError]) -> type[Validator]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from wave_mcp import __version__
 from wave_mcp.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
 
 __all__ = ["main"]
 
@@ -23,13 +26,25 @@ def _setting_flags(parser: argparse.ArgumentParser) -> None:
     for name, info in Settings.model_fields.items():
         flag = "--" + name.replace("_", "-")
         env = f"WAVE_{name.upper()}"
-        helptext = f"{info.description} [{env}]"
+        helptext = f"{info.description} [{env}; {_default_of(info)}]"
         if info.annotation is bool:
             group.add_argument(
                 flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=helptext
             )
         else:
             group.add_argument(flag, dest=name, default=argparse.SUPPRESS, metavar="VALUE", help=helptext)
+
+
+def _default_of(info: FieldInfo) -> str:
+    """How `--help` shows a setting's default: its value, or "not set" / "none"."""
+    value = info.get_default(call_default_factory=True)
+    if value is None:
+        return "default: not set"
+    if isinstance(value, list):
+        return "default: " + (",".join(value) or "none")
+    if isinstance(value, bool):
+        return "default: " + ("on" if value else "off")
+    return f"default: {value}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,10 +114,10 @@ def _serve(overrides: dict[str, Any], args: argparse.Namespace) -> None:
         raise ConfigError("WAVE_API_KEY is not set: callers' own keys (WAVE_MCP_HTTP_CALLER_KEYS) work only over HTTP")
     configure_logging(settings.log_level, settings.secrets())
     transport = None
-    if settings.sandbox:
-        from wave_mcp.sandbox import SandboxTransport, create_app
+    if settings.sandbox:  # imported only then: the sandbox costs start-up time
+        from wave_mcp.sandbox import in_process_transport
 
-        transport = SandboxTransport(app=create_app())
+        transport = in_process_transport()
     if http:
         from wave_mcp.http import serve_http
 
@@ -115,11 +130,13 @@ def _serve(overrides: dict[str, Any], args: argparse.Namespace) -> None:
 
 def _sandbox(args: argparse.Namespace) -> None:
     from wave_mcp.config import SANDBOX_API_KEY
+    from wave_mcp.listen import bind
     from wave_mcp.sandbox import serve
 
     key = args.key or SANDBOX_API_KEY
+    sock = bind(args.host, args.port)  # "port N is in use" (exit 2) before announcing anything
     print(f"Sandbox Wave API on http://{args.host}:{args.port} (x-api-key: {key}). Ctrl-C stops it.", flush=True)
-    serve(args.port, args.host, api_key=key, time_scale=args.time_scale)
+    serve(sock, api_key=key, time_scale=args.time_scale)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

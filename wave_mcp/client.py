@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
+import random
 import re
 import time
-import unicodedata
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import anyio
 import httpx2
@@ -25,7 +22,6 @@ from wave_mcp.config import Settings
 from wave_mcp.errors import (
     AccessDeniedError,
     AuthenticationError,
-    InvalidInputError,
     InvalidParametersError,
     InvalidResponseError,
     NotFoundError,
@@ -39,35 +35,20 @@ from wave_mcp.errors import (
     WaveError,
     WaveTimeoutError,
 )
-from wave_mcp.models import Run, Workflow, parse_run, parse_workflows, too_deep
-from wave_mcp.redact import redact_json, redact_text
+from wave_mcp.limits import ERROR_BODY_BYTES, EXCERPT_CHARS, check_id, encode_params
+from wave_mcp.models import Run, Workflow, parse_run, parse_workflows
+from wave_mcp.redact import Secrets
 
-__all__ = [
-    "DEADLINE_GRACE",
-    "MAX_ID_LENGTH",
-    "MAX_PARAMS_BYTES",
-    "MAX_PARAMS_DEPTH",
-    "WaveClient",
-    "check_id",
-    "encode_params",
-    "parse_retry_after",
-    "too_deep",
-]
+__all__ = ["DEADLINE_GRACE", "LazyTransport", "WaveClient", "parse_retry_after", "retry_pause", "status_error"]
 
 T = TypeVar("T")
 
-MAX_ID_LENGTH = 256
-MAX_PARAMS_BYTES = 1_000_000
-MAX_PARAMS_DEPTH = 100
 RETRY_AFTER_CAP = 30.0
+"""A `Retry-After` longer than this is not waited for: the error reaches the caller."""
 READ_ATTEMPTS = 4
 WAIT_INITIAL = 0.25
 WAIT_MAX = 3.0
 WAIT_JITTER = 0.5
-EXCERPT_CHARS = 200
-ERROR_BODY_BYTES = 65_536
-"""Of an answer that is not a success only this much is read: enough for an excerpt."""
-REMEMBERED_RUNS = 2048
 POOL_LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
 """Connections to the API. Keeping more alive costs CPU: httpcore probes every idle connection whenever a request
 starts or ends (with 100 kept alive, a poll cost ~30 % more CPU at 1,000 concurrent waits, see bench/scale.py)."""
@@ -76,37 +57,6 @@ DEADLINE_GRACE = 0.5
 
 _AMBIGUOUS_STATUS = {502, 504}
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-
-
-def check_id(value: str, kind: str) -> str:
-    """Refuse ids that could leave their path segment; return the id percent-encoded as one segment."""
-    if not value or not value.strip():
-        raise InvalidInputError(f"The {kind} id is empty: pass the id exactly as listed.")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidInputError(f"The {kind} id is {len(value)} characters long; ids have at most {MAX_ID_LENGTH}.")
-    if value in (".", ".."):
-        raise InvalidInputError(f"{value!r} is not a valid {kind} id.")
-    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp") for char in value):
-        raise InvalidInputError(f"The {kind} id contains control characters: pass the id exactly as listed.")
-    return quote(value, safe="")
-
-
-def encode_params(params: dict[str, Any]) -> bytes:
-    """The request body: `params` as compact UTF-8 JSON, at most MAX_PARAMS_BYTES; InvalidInputError otherwise."""
-    if too_deep(params, MAX_PARAMS_DEPTH):
-        raise InvalidInputError(f"params is nested more than {MAX_PARAMS_DEPTH} levels deep: send a flatter object.")
-    try:
-        body = json.dumps(params, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-    except (ValueError, TypeError, RecursionError, UnicodeEncodeError) as exc:
-        why = "it is nested too deeply" if isinstance(exc, RecursionError) else _first_line(exc)
-        raise InvalidInputError(
-            f"params cannot be sent as JSON ({why}): pass plain JSON values (no NaN or Infinity)."
-        ) from None
-    if len(body) > MAX_PARAMS_BYTES:
-        raise InvalidInputError(
-            f"params is {len(body):,} bytes as JSON; at most {MAX_PARAMS_BYTES:,} bytes can be sent."
-        )
-    return body
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -129,6 +79,99 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
+def retry_pause(deadline: float) -> Callable[[Exception], bool | float]:
+    """The retry hook of one read: the pause before the next try, or False to give up.
+
+    Only transient errors are retried, and only when the pause surely ends before `deadline` (a `time.monotonic()`
+    value): `Retry-After` when the API sent one (up to RETRY_AFTER_CAP), else exponential backoff whose jitter, at
+    its largest, still ends in time.
+    """
+    failures = 0
+
+    def pause(exc: Exception) -> bool | float:
+        nonlocal failures
+        failures += 1
+        if not (isinstance(exc, WaveError) and exc.transient):
+            return False
+        remaining = deadline - time.monotonic()
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            fits = exc.retry_after <= RETRY_AFTER_CAP and exc.retry_after < remaining
+            return float(exc.retry_after) if fits else False
+        backoff = WAIT_INITIAL * 2.0 ** min(failures - 1, 32)
+        if min(WAIT_MAX, backoff + WAIT_JITTER) >= remaining:
+            return False
+        return min(WAIT_MAX, backoff + random.uniform(0, WAIT_JITTER))  # noqa: S311 - jitter, not a secret
+
+    return pause
+
+
+def status_error(
+    status: int,
+    headers: Mapping[str, str],
+    *,
+    method: str,
+    path: str,
+    what: str,
+    said: str = "",
+    callers_key: bool = False,
+) -> WaveError:
+    """The error for an answer with HTTP `status` (not a success) to `method path` about `what` (e.g. "run 'r1'").
+
+    `said` is the excerpt of the answer's body to quote, already masked; `callers_key` tells that the key sent was
+    the HTTP caller's own. Pure: the same answer gives the same error.
+    """
+    where: dict[str, Any] = {"status_code": status, "method": method, "path": path}
+    if 300 <= status < 400:
+        target = _origin(headers.get("location", ""))
+        return RedirectError(
+            f"The Wave API answered {method} {path} with a redirect (HTTP {status}) to {target}. It was not "
+            "followed, so the API key stays with the configured origin: set WAVE_API_URL to the API's real address.",
+            **where,
+        )
+    if status in (401, 403):
+        whose = f"the key in your {CALLER_KEY_HEADER} header" if callers_key else "WAVE_API_KEY"
+        return AuthenticationError(
+            f"The Wave API rejected the API key (HTTP {status}). Check {whose}: it must be a valid key for this "
+            f"API.{said}",
+            **where,
+        )
+    if status == 404:
+        hint = "call list_workflows for the valid ids" if what.startswith("workflow") else "check the run id"
+        return NotFoundError(f"The Wave API knows no {what} (HTTP 404): {hint}.{said}", **where)
+    if status in (400, 422):
+        return InvalidParametersError(
+            f"The Wave API refused the request for {what} as invalid (HTTP {status}).{said} Fix the parameters and "
+            "try again.",
+            **where,
+        )
+    if status in (409, 429):
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        when = f"after {retry_after:.0f} s" if retry_after is not None else "in a little while"
+        return RateLimitedError(
+            f"The Wave API is busy or rate-limiting requests (HTTP {status}): try again {when}.{said}",
+            retry_after=retry_after,
+            **where,
+        )
+    if status >= 500:
+        return UpstreamError(
+            f"The Wave API failed (HTTP {status}) on {method} {path}. It is not this server's doing: try again "
+            f"shortly.{said}",
+            **where,
+        )
+    return WaveAPIError(f"The Wave API answered {method} {path} with HTTP {status}.{said}", **where)
+
+
+def _origin(location: str) -> str:
+    """Where a redirect points, as scheme, host and port only (its path and query may carry anything)."""
+    try:
+        url = httpx2.URL(location) if location else None
+    except (httpx2.InvalidURL, ValueError):
+        return "an address that is not a valid URL"
+    if url is None or not url.host:
+        return "another address"
+    return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+
+
 class WaveClient:
     """The three API calls the server needs, with errors mapped, reads retried and sizes bounded."""
 
@@ -136,16 +179,16 @@ class WaveClient:
         self,
         http: httpx2.AsyncClient,
         *,
-        secret: str,
+        secrets: Secrets,
+        own_key: bool,
         max_response_bytes: int,
         call_timeout: float | None = None,
     ) -> None:
         self._http = http
-        self._secret = secret
+        self._secrets = secrets
+        self._own_key = own_key
         self._max_response_bytes = max_response_bytes
         self._call_timeout = call_timeout if call_timeout is not None else (http.timeout.read or 30.0)
-        self._known_workflows: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
-        self._last_reads: OrderedDict[tuple[bytes, str], tuple[Run, float]] = OrderedDict()
 
     @classmethod
     @asynccontextmanager
@@ -166,7 +209,8 @@ class WaveClient:
         ) as http:
             yield cls(
                 http,
-                secret=settings.key,
+                secrets=Secrets(settings.secrets()),
+                own_key=bool(settings.key),
                 max_response_bytes=settings.max_response_bytes,
                 call_timeout=settings.request_timeout,
             )
@@ -219,8 +263,6 @@ class WaveClient:
             raise self._unknown_outcome(
                 workflow_id, f"the API accepted the request (HTTP {response.status_code}) but its answer was unreadable"
             ) from exc
-        self._remember(run)
-        self._note_read(run)
         return run
 
     async def get_run(self, run_id: str, *, deadline: float | None = None) -> Run:
@@ -234,18 +276,7 @@ class WaveClient:
             except ValueError as exc:
                 raise self._invalid(200, "GET", path, str(exc)) from None
 
-        run = await self._read(path, what=f"run '{run_id}'", deadline=self._deadline(deadline), parse=parse)
-        run = self._enrich(run)
-        self._note_read(run)
-        return run
-
-    def last_read(self, run_id: str) -> tuple[Run, float] | None:
-        """The run as last read while it was running, and when (a `time.monotonic()` value); None otherwise.
-
-        A new wait for that run goes on at its pace from there instead of reading it again at once. Each HTTP
-        caller with a key of its own sees only its own reads.
-        """
-        return self._last_reads.get((_caller_tag(), run_id))
+        return await self._read(path, what=f"run '{run_id}'", deadline=self._deadline(deadline), parse=parse)
 
     def _deadline(self, deadline: float | None) -> float:
         return time.monotonic() + self._call_timeout if deadline is None else deadline
@@ -257,38 +288,15 @@ class WaveClient:
         import stamina  # here, not at the top: it and tenacity cost ~10 ms of a start that only lists tools
 
         async for attempt in stamina.retry_context(
-            on=self._retry_hook(deadline),
+            on=retry_pause(deadline),
             attempts=READ_ATTEMPTS,
             timeout=None,
-            wait_initial=WAIT_INITIAL,
-            wait_max=WAIT_MAX,
-            wait_jitter=WAIT_JITTER,
         ):
             with attempt:
                 response, content = await self._send_read(path, deadline)
                 self._raise_for_status(response, content, "GET", path, what)
                 return parse(self._json(response, content, "GET", path))
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
-
-    @staticmethod
-    def _retry_hook(deadline: float) -> Callable[[Exception], bool | float]:
-        """Retry transient errors only, and only when the pause before the next try ends before `deadline`."""
-        failures = 0
-
-        def should_retry(exc: Exception) -> bool | float:
-            nonlocal failures
-            failures += 1
-            if not (isinstance(exc, WaveError) and exc.transient):
-                return False
-            remaining = deadline - time.monotonic()
-            if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-                if exc.retry_after > RETRY_AFTER_CAP or exc.retry_after >= remaining:
-                    return False
-                return float(exc.retry_after)
-            longest_pause = min(WAIT_MAX, WAIT_INITIAL * 2.0 ** (failures - 1) + WAIT_JITTER)
-            return longest_pause < remaining
-
-        return should_retry
 
     async def _send_read(self, path: str, deadline: float) -> tuple[httpx2.Response, bytes]:
         try:
@@ -318,7 +326,7 @@ class WaveClient:
         key = current_caller_key()
         if key:
             headers["x-api-key"] = key
-        elif not self._secret:
+        elif not self._own_key:
             raise AccessDeniedError(
                 f"No Wave API key for this request: send your own in the {CALLER_KEY_HEADER} header (this server "
                 "has no WAVE_API_KEY of its own). Nothing was sent."
@@ -377,50 +385,17 @@ class WaveClient:
         )
 
     def _raise_for_status(self, response: httpx2.Response, content: bytes, method: str, path: str, what: str) -> None:
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        where: dict[str, Any] = {"status_code": status, "method": method, "path": path}
-        said = self._excerpt(response, content)
-        if 300 <= status < 400:
-            target = self._origin(response.headers.get("location", ""))
-            raise RedirectError(
-                f"The Wave API answered {method} {path} with a redirect (HTTP {status}) to {target}. It was not "
-                "followed, so the API key stays with the configured origin: set WAVE_API_URL to the API's real "
-                "address.",
-                **where,
+        if not response.is_success:
+            said = self._excerpt(content)
+            raise status_error(
+                response.status_code,
+                response.headers,
+                method=method,
+                path=path,
+                what=what,
+                said=said,
+                callers_key=current_caller_key() is not None,
             )
-        if status in (401, 403):
-            whose = f"the key in your {CALLER_KEY_HEADER} header" if current_caller_key() else "WAVE_API_KEY"
-            raise AuthenticationError(
-                f"The Wave API rejected the API key (HTTP {status}). Check {whose}: it must be a valid key for "
-                f"this API.{said}",
-                **where,
-            )
-        if status == 404:
-            hint = "call list_workflows for the valid ids" if what.startswith("workflow") else "check the run id"
-            raise NotFoundError(f"The Wave API knows no {what} (HTTP 404): {hint}.{said}", **where)
-        if status in (400, 422):
-            raise InvalidParametersError(
-                f"The Wave API refused the request for {what} as invalid (HTTP {status}).{said} Fix the parameters "
-                "and try again.",
-                **where,
-            )
-        if status in (409, 429):
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            when = f"after {retry_after:.0f} s" if retry_after is not None else "in a little while"
-            raise RateLimitedError(
-                f"The Wave API is busy or rate-limiting requests (HTTP {status}): try again {when}.{said}",
-                retry_after=retry_after,
-                **where,
-            )
-        if status >= 500:
-            raise UpstreamError(
-                f"The Wave API failed (HTTP {status}) on {method} {path}. It is not this server's doing: try again "
-                f"shortly.{said}",
-                **where,
-            )
-        raise WaveAPIError(f"The Wave API answered {method} {path} with HTTP {status}.{said}", **where)
 
     def _json(self, response: httpx2.Response, content: bytes, method: str, path: str) -> Any:
         try:
@@ -430,17 +405,17 @@ class WaveClient:
         except (ValueError, UnicodeDecodeError):
             kind = "an HTML page" if b"<html" in content[:500].lower() else "something that is not JSON"
             raise self._invalid(response.status_code, method, path, f"it sent {kind}") from None
-        secrets = self._secrets()
+        secrets = self._secrets.in_play()
         if b"\\u" in content or any(secret.encode() in content for secret in secrets):
-            data = redact_json(data, secrets)  # an answer that echoes a key never passes it on
+            data = self._secrets.json(data)  # an answer that echoes a key never passes it on (nor a cut of it)
         return data
 
     # ---- messages -----------------------------------------------------------------------------------------
 
     def _invalid(self, status: int, method: str, path: str, why: str) -> InvalidResponseError:
         return InvalidResponseError(
-            f"The Wave API's answer to {method} {path} could not be read: {self._scrub(why)}. Try again shortly; if "
-            "it persists, check that WAVE_API_URL points at the Wave API.",
+            f"The Wave API's answer to {method} {path} could not be read: {self._secrets.text(why)}. Try again "
+            "shortly; if it persists, check that WAVE_API_URL points at the Wave API.",
             status_code=status,
             method=method,
             path=path,
@@ -462,7 +437,7 @@ class WaveClient:
             "(the API offers no way to look it up), and start it again only if none did."
         )
 
-    def _excerpt(self, response: httpx2.Response, content: bytes) -> str:
+    def _excerpt(self, content: bytes) -> str:
         if not content.strip():
             return ""
         if b"<html" in content[:500].lower():
@@ -470,61 +445,14 @@ class WaveClient:
             text = f"an HTML page titled {title.group(1).decode(errors='replace')!r}" if title else "an HTML page"
         else:
             text = content.decode(errors="replace")  # whole (error bodies are read to 64 KiB): masked before cut
-        text = " ".join("".join(c if c.isprintable() else " " for c in self._scrub(text)).split())
+        text = " ".join("".join(c if c.isprintable() else " " for c in self._secrets.text(text)).split())
         if len(text) > EXCERPT_CHARS:
             text = text[:EXCERPT_CHARS] + "…"
         return f" The API said: {text}"
 
-    def _secrets(self) -> list[str]:
-        """The keys in play for this request: the server's and the HTTP caller's."""
-        return [key for key in (self._secret, current_caller_key()) if key]
-
-    def _scrub(self, text: str) -> str:
-        return redact_text(text, self._secrets())
-
-    @staticmethod
-    def _origin(location: str) -> str:
-        try:
-            url = httpx2.URL(location) if location else None
-        except (httpx2.InvalidURL, ValueError):
-            return "an address that is not a valid URL"
-        if url is None or not url.host:
-            return "another address"
-        return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
-
-    # ---- run names ----------------------------------------------------------------------------------------
-
-    def _remember(self, run: Run) -> None:
-        self._known_workflows[run.id] = (run.workflow_id, run.workflow_name)
-        while len(self._known_workflows) > REMEMBERED_RUNS:
-            self._known_workflows.popitem(last=False)
-
-    def _note_read(self, run: Run) -> None:
-        key = (_caller_tag(), run.id)
-        self._last_reads.pop(key, None)
-        if run.is_running:
-            self._last_reads[key] = (run, time.monotonic())
-            while len(self._last_reads) > REMEMBERED_RUNS:
-                self._last_reads.popitem(last=False)
-
-    def _enrich(self, run: Run) -> Run:
-        """Fill in the workflow of a run started here when the API's answer leaves it out."""
-        known = self._known_workflows.get(run.id)
-        if known is None or (run.workflow_id and run.workflow_name):
-            return run
-        return run.model_copy(
-            update={"workflow_id": run.workflow_id or known[0], "workflow_name": run.workflow_name or known[1]}
-        )
-
 
 def _as_is(data: Any) -> Any:
     return data
-
-
-def _caller_tag() -> bytes:
-    """Tells HTTP callers with keys of their own apart without keeping their keys: a digest, empty for the server's."""
-    key = current_caller_key()
-    return hashlib.blake2b(key.encode(), digest_size=16).digest() if key else b""
 
 
 class LazyTransport(httpx2.AsyncBaseTransport):
@@ -552,8 +480,3 @@ def _no_cookies() -> CookieJar:
 
 def _kind(exc: Exception) -> str:
     return type(exc).__name__
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:120] if text else _kind(exc)

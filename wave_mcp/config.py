@@ -19,10 +19,12 @@ from wave_mcp.errors import ConfigError
 
 __all__ = [
     "ENV_PREFIX",
+    "MISSING_KEY",
     "SANDBOX_API_KEY",
     "SANDBOX_API_URL",
     "Settings",
     "example_catalog_path",
+    "is_loopback",
     "load_settings",
     "setting_sources",
 ]
@@ -33,6 +35,9 @@ SANDBOX_API_URL = "http://sandbox.wave.invalid"
 SANDBOX_API_KEY = "sandbox-key"
 MIN_TOKEN_LENGTH = 16
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+MISSING_KEY = (
+    "WAVE_API_KEY is not set: set it in the environment or pass --api-key (or try the built-in sandbox with --sandbox)"
+)
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -115,6 +120,12 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("catalog", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        """An empty WAVE_CATALOG (as a bundle's host sends for an optional file left empty) means no catalog."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
@@ -148,15 +159,15 @@ class Settings(BaseSettings):
                 self.catalog = example_catalog_path()
         elif self.api_key is not None and not self.api_key.get_secret_value().strip():
             self.api_key = None
+        problems: list[str] = []
         if self.api_key is None and not self.mcp_http_caller_keys:
-            raise ValueError(
-                "WAVE_API_KEY is not set: set it in the environment or pass --api-key "
-                "(or try the built-in sandbox with --sandbox)"
-            )
+            problems.append(MISSING_KEY)
         if self.poll_interval_min > self.poll_interval_max:
-            raise ValueError("WAVE_POLL_INTERVAL_MIN must not be larger than WAVE_POLL_INTERVAL_MAX")
+            problems.append("WAVE_POLL_INTERVAL_MIN must not be larger than WAVE_POLL_INTERVAL_MAX")
         if self.wait_default > self.wait_max:
-            raise ValueError("WAVE_WAIT_DEFAULT must not be larger than WAVE_WAIT_MAX")
+            problems.append("WAVE_WAIT_DEFAULT must not be larger than WAVE_WAIT_MAX")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -186,7 +197,7 @@ def validate_api_url(value: str) -> str:
         raise ValueError("WAVE_API_URL must not contain a user name or password; put the key in WAVE_API_KEY")
     if parts.query or parts.fragment:
         raise ValueError("WAVE_API_URL must not have a query string or fragment")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(
             f"WAVE_API_URL uses plain http to {parts.hostname}: use https "
             "(plain http is allowed only for loopback hosts such as 127.0.0.1)"
@@ -194,31 +205,66 @@ def validate_api_url(value: str) -> str:
     return value.strip().rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
+def is_loopback(host: str) -> bool:
+    """True for an address or name (IPv6 in brackets or not) that only this machine can reach."""
+    bare = host.strip("[]").lower()
+    if bare in LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(bare).is_loopback
     except ValueError:
         return False
 
 
-def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
-    """Build the settings from flags (`overrides`), environment and `.env`; raise ConfigError in one line."""
+def load_settings(overrides: dict[str, Any] | None = None, *, require_key: bool = True) -> Settings:
+    """Build the settings from flags (`overrides`), environment and `.env`; raise ConfigError in one line that
+    names every problem at once, each by its flag when the value came from one.
+
+    With `require_key=False` a missing WAVE_API_KEY alone is no error (for `check`, which shows it as missing).
+    """
+    flags = dict(overrides or {})
     try:
-        return Settings(**(overrides or {}))
+        return Settings(**flags)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc)) from None
+        problems = _problems(exc, flags)
+        bad = {_field_of(error) for error in exc.errors()} - {""}
+    if bad:  # fields that failed hide the checks across fields: run those again with the bad ones at default
+        problems += [problem for problem in _retry_problems(flags, bad) if problem not in problems]
+    if problems == [MISSING_KEY] and not require_key:
+        settings = Settings(**{**flags, "mcp_http_caller_keys": True})
+        return settings.model_copy(update={"mcp_http_caller_keys": False})
+    raise ConfigError("; ".join(problems))
 
 
-def _one_line(exc: ValidationError) -> str:
+def _retry_problems(flags: dict[str, Any], bad: set[str]) -> list[str]:
+    """The problems left once the fields in `bad` are at their defaults, leaving out those that name them."""
+    defaults = {name: Settings.model_fields[name].get_default(call_default_factory=True) for name in bad}
+    try:
+        Settings(**{**flags, **defaults})
+    except ValidationError as exc:
+        names = {f"{ENV_PREFIX}{name.upper()}" for name in bad}
+        return [problem for problem in _problems(exc, flags) if not any(name in problem for name in names)]
+    return []
+
+
+def _field_of(error: Any) -> str:
+    return ".".join(str(part) for part in error["loc"])
+
+
+def _problems(exc: ValidationError, flags: dict[str, Any]) -> list[str]:
+    """Each error as `WAVE_NAME: message` (or the message alone when it names the setting itself), followed by
+    `(given as --flag)` when the value came from a flag."""
     problems: list[str] = []
     for error in exc.errors(include_input=False, include_url=False):
         message = str(error["msg"]).removeprefix("Value error, ")
-        field = ".".join(str(part) for part in error["loc"])
+        field = _field_of(error)
         name = f"{ENV_PREFIX}{field.upper()}"
-        problems.append(message if not field or message.startswith(name) else f"{name}: {message}")
-    return "; ".join(problems)
+        given = f" (given as --{field.replace('_', '-')})" if field in flags else ""
+        if not field:
+            problems += message.split("; ")
+        else:
+            problems.append((message if message.startswith(name) else f"{name}: {message}") + given)
+    return problems
 
 
 def setting_sources(overrides: dict[str, Any], env_file: Path = Path(".env")) -> dict[str, str]:

@@ -14,7 +14,6 @@ Origin checked against DNS rebinding by the SDK, and in front of it a gate of ou
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 from collections.abc import Iterable
@@ -24,7 +23,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wave_mcp.caller import CALLER_KEY_HEADER, caller_key
-from wave_mcp.config import Settings
+from wave_mcp.config import Settings, is_loopback
+from wave_mcp.listen import bind
 from wave_mcp.server import build_server
 
 __all__ = ["MCP_PATH", "create_http_app", "serve_http", "transport_security"]
@@ -38,16 +38,6 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 _AUTHORIZATION = b"authorization"
 _CALLER_KEY = CALLER_KEY_HEADER.lower().encode()
-
-
-def is_loopback(host: str) -> bool:
-    """True for an address (or name) that only this machine can reach."""
-    if host.strip("[]").lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def transport_security(settings: Settings, host: str) -> TransportSecuritySettings:
@@ -178,11 +168,10 @@ def serve_http(settings: Settings, *, host: str, port: int, transport: httpx2.As
                 "name than %s or a loopback address are refused (421). List the names clients use.",
                 host,
             )
+    sock = bind(host, port)  # ConfigError "port N is in use" before a word about listening
     app = create_http_app(settings, host=host, transport=transport)
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         log_config=None,
         log_level=settings.log_level.lower(),
         access_log=settings.log_level == "DEBUG",
@@ -190,4 +179,4 @@ def serve_http(settings: Settings, *, host: str, port: int, transport: httpx2.As
         lifespan="on",
     )
     log.info("Streamable HTTP on http://%s:%d%s", f"[{host}]" if ":" in host else host, port, MCP_PATH)
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])

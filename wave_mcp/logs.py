@@ -5,12 +5,19 @@ from __future__ import annotations
 import logging
 import sys
 
-from wave_mcp.caller import current_caller_key
-from wave_mcp.redact import redact_text
+from wave_mcp.redact import Secrets
 
 __all__ = ["SecretFilter", "configure_logging"]
 
-QUIET_LIBRARIES = ("httpx2", "httpcore2", "httpx", "httpcore", "stamina", "uvicorn.access")
+QUIET_LIBRARIES = (
+    "httpx2",
+    "httpcore2",
+    "httpx",
+    "httpcore",
+    "stamina",
+    "uvicorn.access",
+    "mcp.server.streamable_http",  # "Terminating session: None" at INFO after every stateless HTTP request
+)
 
 
 class SecretFilter(logging.Filter):
@@ -19,20 +26,18 @@ class SecretFilter(logging.Filter):
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self._secrets = [secret for secret in secrets if secret]
+        self._secrets = Secrets(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if record.exc_info:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
-        caller = current_caller_key()
-        secrets = [*self._secrets, caller] if caller else self._secrets
         if record.exc_text:
-            record.exc_text = redact_text(record.exc_text, secrets)
+            record.exc_text = self._secrets.text(record.exc_text)
         if record.stack_info:
-            record.stack_info = redact_text(record.stack_info, secrets)
-        record.msg, record.args = redact_text(message, secrets), None
+            record.stack_info = self._secrets.text(record.stack_info)
+        record.msg, record.args = self._secrets.text(message), None
         return True
 
 

@@ -1,12 +1,11 @@
 """What the API sends (Run, Workflow) and what the tools return (reports): pydantic, no I/O.
 
-Parsing is lenient: the API's camelCase fields are read, unknown fields are kept aside, timestamps stay
-strings (the API sends nine fractional digits, which `datetime.fromisoformat` in 3.11 rejects).
+Parsing is lenient: the API's camelCase fields are read, unknown fields are kept aside, timestamps stay strings
+(read as datetimes only where an age is needed).
 """
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -25,7 +24,6 @@ __all__ = [
     "parse_timestamp",
     "parse_workflows",
     "status_key",
-    "too_deep",
 ]
 
 RUNNING = "running"
@@ -37,21 +35,8 @@ def status_key(status: str) -> str:
     return status.strip().lower()
 
 
-def too_deep(value: Any, limit: int) -> bool:
-    """True when `value` nests lists and objects more than `limit` levels deep (checked without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
-
-
 _LIST_KEYS = ("workflows", "data", "items")
 _RUN_FIELDS = {"id", "status", "result", "params", "startedAt", "workflow", "workflowId", "appId"}
-_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$")
 
 
 class Workflow(BaseModel):
@@ -131,20 +116,17 @@ def parse_workflows(data: object) -> list[Workflow] | None:
 
 
 def parse_timestamp(value: str | None) -> datetime | None:
-    """Parse an RFC 3339 timestamp with any number of fractional digits; None if it cannot be read."""
-    if not value:
+    """Read an RFC 3339 timestamp (any number of fractional digits) as UTC; None if it cannot be read.
+
+    A time without a zone is taken as UTC, as the API writes its times.
+    """
+    if not value or "T" not in value:
         return None
-    match = _TIMESTAMP.match(value.strip())
-    if match is None:
-        return None
-    base, fraction, zone = match.groups()
-    micro = (fraction or "0")[:6].ljust(6, "0")
-    offset = "+00:00" if zone in (None, "Z") else zone
     try:
-        parsed = datetime.fromisoformat(f"{base}.{micro}{offset}")
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    return parsed.astimezone(UTC)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 # ---- what the tools return -------------------------------------------------------------------------------

@@ -6,33 +6,22 @@ import json
 from typing import Any
 
 from wave_mcp.errors import InvalidInputError
-from wave_mcp.models import (
-    RUNNING,
-    ResultPage,
-    Run,
-    RunReport,
-    WaitReport,
-    WorkflowInfo,
-    WorkflowList,
-    status_key,
+from wave_mcp.limits import (
+    DESCRIPTION_CHARS,
+    KEY_CHARS,
+    MAX_DEPTH,
+    NAME_CHARS,
+    SCALAR_CHARS,
+    SMALL_FIELD_CHARS,
     too_deep,
 )
+from wave_mcp.models import RUNNING, ResultPage, Run, RunReport, WaitReport, WorkflowInfo, WorkflowList, status_key
 from wave_mcp.waiting import WaitOutcome
 
 __all__ = ["bounded_listing", "render_text", "resolve_pointer", "run_report", "summary_line", "wait_report"]
 
-SMALL_FIELD_CHARS = 2_000
-"""`params` and the other attributes each get this many characters (as JSON) in a report; the rest is left out."""
-SCALAR_CHARS = 300
-"""Longest id, status, name or timestamp copied from the API into a report; longer ones are cut."""
-KEY_CHARS = 100
-"""Longest attribute name copied into a report."""
-NAME_CHARS = 200
-DESCRIPTION_CHARS = 1_000
 LEFT_OUT_KEY = "…"
 """The key under which a bounded mapping says how many entries were left out."""
-MAX_DEPTH = 100
-"""Values nested deeper than this are sent as JSON text, not as structure (serialisers stop at about 250 levels)."""
 
 
 def _dumps(value: Any) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -41,6 +42,7 @@ __all__ = [
     "SandboxState",
     "SandboxTransport",
     "create_app",
+    "in_process_transport",
     "wave_timestamp",
 ]
 
@@ -286,6 +288,11 @@ class SandboxTransport(httpx2.ASGITransport):
             raise httpx2.ReadError(f"sandbox: {exc}", request=request) from None
 
 
+def in_process_transport() -> SandboxTransport:
+    """The sandbox served in this process, as `--sandbox` uses it (serve and check alike)."""
+    return SandboxTransport(app=create_app())
+
+
 async def _fault_response(fault: Fault, request: Request) -> Response:
     if fault.kind == "hang":  # until the client gives up and disconnects
         while (await request.receive())["type"] != "http.disconnect":
@@ -326,7 +333,7 @@ def create_app(
             return _error(401, "Invalid API key")
         parts = [unquote(part) for part in raw_path.strip("/").split("/")]
         if parts[0] == "_sandbox":
-            return await _admin(request, parts[1:])
+            return await _admin(state, request, parts[1:])
         route = _route(request.method, parts)
         if route is None:
             return _error(404, "Not found")
@@ -338,55 +345,59 @@ def create_app(
         if route == "get":
             run = state.runs.get(parts[1])
             return JSONResponse(_run_json(state, run)) if run else _error(404, f"Run {parts[1]} not found")
-        response = await _execute(request, parts[1])
+        response = await _execute(state, request, parts[1])
         if fault is not None and response.status_code == 200:  # the run was created, but its answer is lost
             return await _fault_response(fault, request)
         return response
 
-    async def _execute(request: Request, workflow_id: str) -> Response:
-        workflow = DEMO_WORKFLOWS.get(workflow_id)
-        if workflow is None:
-            return _error(404, f"Workflow {workflow_id} not found")
-        try:
-            params = json.loads(await request.body() or b"{}")
-        except ValueError:
-            return _error(400, "Body is not valid JSON")
-        if not isinstance(params, dict):
-            return _error(400, "Body must be a JSON object of parameters")
-        problem = workflow.check(params)
-        if problem:
-            return _error(400, problem)
-        run = SandboxRun(
-            id=str(uuid.uuid4()),
-            workflow=workflow,
-            params=params,
-            started_wall=time.time(),
-            started=state.clock(),
-            seconds=workflow.seconds(params),
-        )
-        state.runs[run.id] = run
-        return JSONResponse(_run_json(state, run))
-
-    async def _admin(request: Request, parts: list[str]) -> Response:
-        if parts == ["requests"] and request.method == "GET":
-            return JSONResponse([{"method": m, "path": p} for m, p in state.requests])
-        if parts == ["faults"] and request.method == "POST":
-            spec = await request.json()
-            if spec.get("kind") not in FAULT_KINDS or spec.get("route", "any") not in FAULT_ROUTES:
-                return _error(400, f"kind must be one of {FAULT_KINDS}, route one of {FAULT_ROUTES}")
-            state.faults.append(
-                Fault(spec["kind"], spec.get("route", "any"), int(spec.get("times", 1)), spec.get("retry_after"))
-            )
-            return JSONResponse({"faults": len(state.faults)})
-        if parts == ["reset"] and request.method == "POST":
-            state.requests.clear()
-            state.faults.clear()
-            return JSONResponse({"ok": True})
-        return _error(404, "Not found")
-
     app = Starlette(routes=[Route("/{path:path}", api, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])])
     app.state.sandbox = state
     return app
+
+
+async def _execute(state: SandboxState, request: Request, workflow_id: str) -> Response:
+    """Start a run of a demo workflow, as `POST /workflows/{id}/execute` does."""
+    workflow = DEMO_WORKFLOWS.get(workflow_id)
+    if workflow is None:
+        return _error(404, f"Workflow {workflow_id} not found")
+    try:
+        params = json.loads(await request.body() or b"{}")
+    except ValueError:
+        return _error(400, "Body is not valid JSON")
+    if not isinstance(params, dict):
+        return _error(400, "Body must be a JSON object of parameters")
+    problem = workflow.check(params)
+    if problem:
+        return _error(400, problem)
+    run = SandboxRun(
+        id=str(uuid.uuid4()),
+        workflow=workflow,
+        params=params,
+        started_wall=time.time(),
+        started=state.clock(),
+        seconds=workflow.seconds(params),
+    )
+    state.runs[run.id] = run
+    return JSONResponse(_run_json(state, run))
+
+
+async def _admin(state: SandboxState, request: Request, parts: list[str]) -> Response:
+    """The test hooks under `/_sandbox/`: the request log, fault injection and a reset."""
+    if parts == ["requests"] and request.method == "GET":
+        return JSONResponse([{"method": m, "path": p} for m, p in state.requests])
+    if parts == ["faults"] and request.method == "POST":
+        spec = await request.json()
+        if spec.get("kind") not in FAULT_KINDS or spec.get("route", "any") not in FAULT_ROUTES:
+            return _error(400, f"kind must be one of {FAULT_KINDS}, route one of {FAULT_ROUTES}")
+        state.faults.append(
+            Fault(spec["kind"], spec.get("route", "any"), int(spec.get("times", 1)), spec.get("retry_after"))
+        )
+        return JSONResponse({"faults": len(state.faults)})
+    if parts == ["reset"] and request.method == "POST":
+        state.requests.clear()
+        state.faults.clear()
+        return JSONResponse({"ok": True})
+    return _error(404, "Not found")
 
 
 def _route(method: str, parts: list[str]) -> str | None:
@@ -399,8 +410,11 @@ def _route(method: str, parts: list[str]) -> str | None:
     return None
 
 
-def serve(port: int, host: str = "127.0.0.1", *, api_key: str = SANDBOX_API_KEY, time_scale: float = 1.0) -> None:
-    """Run the sandbox alone on `host:port` until interrupted."""
+def serve(
+    sock: socket.socket, *, api_key: str = SANDBOX_API_KEY, time_scale: float = 1.0, log_level: str = "warning"
+) -> None:
+    """Run the sandbox alone on an already bound socket (see `listen.bind`) until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(api_key=api_key, time_scale=time_scale), host=host, port=port, log_level="warning")
+    config = uvicorn.Config(create_app(api_key=api_key, time_scale=time_scale), log_level=log_level)
+    uvicorn.Server(config).run(sockets=[sock])

@@ -1,17 +1,14 @@
 """The MCP server: `build_server(settings)` -> MCPServer with the four tools, the catalog's typed tools, resources and
-prompt. The only module that imports mcp.
+prompt.
 
-Tools are thin: they take the WaveClient from the lifespan, call `client`, `waiting` and `reports`, and turn
-every WaveError into a ToolError at one place, so the model reads the message. Every tool that starts a run goes
-through one path (`start_run`): the guard rails, the catalog's params check, then one POST.
+Everything here translates: MCP arguments to RunService calls, its reports to tool results, WaveError to ToolError
+(`results`), and progress to `ctx.report_progress`. The behaviour lives in the run service.
 """
 
 import json
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any, TypeVar
 
 import httpx2
@@ -19,25 +16,27 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import ConfigDict, Field
 
-from wave_mcp import __version__, guide, waiting
-from wave_mcp.caller import current_caller_key
+from wave_mcp import __version__, guide
 from wave_mcp.catalog import WAIT_ARGUMENT, Catalog, CatalogEntry, load_catalog, workflow_uri
-from wave_mcp.client import MAX_ID_LENGTH, WaveClient
 from wave_mcp.config import Settings
 from wave_mcp.errors import WaveError
 from wave_mcp.guard import Guard
-from wave_mcp.models import Run, RunReport, WaitReport, WorkflowList
-from wave_mcp.redact import redact_json, redact_text
-from wave_mcp.reports import bounded_listing, render_text, run_report, wait_report
+from wave_mcp.limits import MAX_ID_LENGTH
+from wave_mcp.models import RunReport, WaitReport, WorkflowList
+from wave_mcp.results import tool_errors, tool_result
+from wave_mcp.runs import RunService
+from wave_mcp.tasks import RunTasks
+from wave_mcp.waiting import OnProgress
 
-__all__ = ["AppState", "build_server"]
+__all__ = ["build_server"]
 
 log = logging.getLogger(__name__)
 
 ToolFn = TypeVar("ToolFn", bound=Callable[..., Any])
+Ctx = Context[RunService, Any]
 
 INSTRUCTIONS = """\
 Run Wave workflows and report their results. Usual flow: list_workflows to find the workflow and its
@@ -52,22 +51,47 @@ TYPED_TOOLS_NOTE = """
 Some workflows also have a tool of their own (see `tool` in list_workflows): it takes the workflow's parameters
 as its arguments and starts a run like execute_workflow."""
 
+WorkflowId = Annotated[
+    str,
+    Field(description="The workflow's id, exactly as list_workflows gives it.", min_length=1, max_length=MAX_ID_LENGTH),
+]
+RunId = Annotated[
+    str,
+    Field(description="The run's id, exactly as execute_workflow returned it.", min_length=1, max_length=MAX_ID_LENGTH),
+]
+ResultOffset = Annotated[
+    int,
+    Field(
+        description="Start of the slice of a large result to return, in characters of its JSON text "
+        "(from result_page.next_offset).",
+        ge=0,
+        le=1_000_000_000,
+    ),
+]
+ResultPointer = Annotated[
+    str | None,
+    Field(
+        description="JSON Pointer to return only one part of the result, e.g. '/items/0' or '/summary'.",
+        max_length=1000,
+    ),
+]
+Query = Annotated[
+    str | None,
+    Field(description="Only workflows whose id, name or description contains this text (any case).", max_length=200),
+]
+Params = Annotated[
+    dict[str, Any], Field(description="The workflow's input parameters, as one JSON object (see list_workflows).")
+]
 
-@dataclass
-class AppState:
-    """What the lifespan shares with every tool call."""
-
-    client: WaveClient
-    settings: Settings
+READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
+"""Tools that only read: listing workflows, reading and waiting for runs."""
 
 
-@contextmanager
-def _as_tool_error(secrets: Sequence[str]) -> Iterator[None]:
-    """Every WaveError becomes a ToolError, whose message the model reads (other exceptions are masked)."""
-    try:
-        yield
-    except WaveError as exc:
-        raise ToolError(redact_text(str(exc), secrets)) from None
+def _starts_runs(safe: bool | None = None) -> ToolAnnotations:
+    """A tool that starts a run: read-only only when the operator says the workflow changes nothing."""
+    if safe:
+        return ToolAnnotations(read_only_hint=True, open_world_hint=True)
+    return ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 
 
 def _described(fn: ToolFn) -> ToolFn:
@@ -76,16 +100,12 @@ def _described(fn: ToolFn) -> ToolFn:
     return fn
 
 
-def _result(report: RunReport, secrets: Sequence[str]) -> CallToolResult:
-    """The tool result: the text for the model and the structured content, with every secret masked."""
-    return CallToolResult(
-        content=[TextContent(type="text", text=redact_text(render_text(report), secrets))],
-        structured_content=redact_json(report.model_dump(mode="json"), secrets),
-    )
+def _service(ctx: Ctx) -> RunService:
+    return ctx.request_context.lifespan_context
 
 
-StartRun = Callable[[Context[AppState, Any], str, dict[str, Any], float, str], Awaitable[CallToolResult]]
-"""The one path that starts a run: context, workflow id, params, seconds to wait, name of the calling tool."""
+def _progress(ctx: Ctx) -> OnProgress:
+    return ctx.report_progress
 
 
 class _WholeArguments(ArgModelBase):
@@ -97,165 +117,99 @@ class _WholeArguments(ArgModelBase):
         return {"arguments": dict(self.model_extra or {})}
 
 
-def _execute_annotations(safe: bool | None) -> ToolAnnotations:
-    """A tool that starts a run: read-only only when the operator says the workflow changes nothing."""
-    if safe:
-        return ToolAnnotations(read_only_hint=True, open_world_hint=True)
-    return ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
-
-
-def _typed_tool(entry: CatalogEntry, *, wait_max: float, start: StartRun) -> Tool:
+def _typed_tool(entry: CatalogEntry, *, wait_max: float) -> Tool:
     """The workflow's own tool: its input schema is exactly the catalog's params schema plus `wait_seconds`."""
     default_wait = guide.wait_default(entry, wait_max)
 
-    async def run_typed(
-        ctx: Context[AppState, Any], arguments: dict[str, Any]
-    ) -> Annotated[CallToolResult, WaitReport]:
+    async def run_typed(ctx: Ctx, arguments: dict[str, Any]) -> Annotated[CallToolResult, WaitReport]:
         params = dict(arguments)
-        wait = params.pop(WAIT_ARGUMENT, default_wait)
-        if isinstance(wait, str):
-            wait = _number(wait)
-        if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= wait_max:
-            raise ToolError(f"{WAIT_ARGUMENT} must be a number from 0 to {wait_max:g}; nothing was sent.")
-        return await start(ctx, entry.id, params, float(wait), entry.tool)
+        wait = _wait_seconds(params.pop(WAIT_ARGUMENT, default_wait), wait_max)
+        with tool_errors():
+            report = await _service(ctx).start(
+                entry.id, params, wait_seconds=wait, tool=entry.tool, on_progress=_progress(ctx)
+            )
+        return tool_result(report)
 
     tool = Tool.from_function(
         run_typed,
         name=entry.tool,
         title=entry.name or entry.id,
         description=guide.tool_description(entry, wait_max=wait_max),
-        annotations=_execute_annotations(entry.safe),
+        annotations=_starts_runs(entry.safe),
     )
     metadata = tool.fn_metadata.model_copy(update={"arg_model": _WholeArguments})
     return tool.model_copy(update={"parameters": guide.tool_schema(entry, wait_max=wait_max), "fn_metadata": metadata})
 
 
-def _number(text: str) -> float | str:
-    try:
-        return float(text)
-    except ValueError:
-        return text
+def _wait_seconds(value: Any, wait_max: float) -> float:
+    """A typed tool's `wait_seconds` (its schema is the catalog's, so it is checked here): a number, or its text."""
+    if isinstance(value, str):
+        with suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= wait_max:
+        raise ToolError(f"{WAIT_ARGUMENT} must be a number from 0 to {wait_max:g}; nothing was sent.")
+    return float(value)
 
 
-def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
+def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[RunService]:
     """Build the server for `settings`; `transport` replaces the network (tests, the in-process sandbox).
 
     Loads the catalog (`WAVE_CATALOG`) first: an invalid one raises ConfigError before anything is served.
     """
     catalog = load_catalog(settings.catalog) if settings.catalog is not None else Catalog()
     guard = Guard.of(settings.allowed_workflows, settings.read_only)
-    schedule = waiting.PollSchedule(min_interval=settings.poll_interval_min, max_interval=settings.poll_interval_max)
-    max_chars = settings.max_result_chars
-
-    def secrets() -> list[str]:
-        """The keys in play for this request, to mask in what the model reads: the server's and the caller's."""
-        return [key for key in (settings.key, current_caller_key()) if key]
-
-    @asynccontextmanager
-    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        async with WaveClient.open(settings, transport=transport) as client:
-            yield AppState(client=client, settings=settings)
-
-    async def waited(
-        ctx: Context[AppState, Any], run_id: str, seconds: float, last_seen: Run | None = None
-    ) -> WaitReport:
-        """Wait for the run; `last_seen` is the run just started here (its age is then ~0, whatever the clocks say)."""
-        state = ctx.request_context.lifespan_context
-        if seconds <= 0:  # no time to wait: one read, with a plain read's own deadline
-            began = time.monotonic()
-            run = guard.check_run(await state.client.get_run(run_id))
-            outcome = waiting.WaitOutcome(run=run, timed_out=run.is_running, elapsed=time.monotonic() - began, polls=1)
-            return wait_report(outcome, max_chars=max_chars)
-        started_here = last_seen is not None
-        run_name = ""
-
-        async def progress(value: float, total: float | None, message: str) -> None:
-            await ctx.report_progress(value, total, redact_text(f"Run {run_id}{run_name}: {message}", secrets()))
-
-        if last_seen is not None and last_seen.workflow_name:
-            run_name = f" of '{last_seen.workflow_name}'"
-        seen_at = None
-        recent = state.client.last_read(run_id) if last_seen is None and seconds > 0 else None
-        if recent is not None and (recent[0].workflow_id is None or guard.allows(recent[0].workflow_id)):
-            last_seen, seen_at = recent  # read lately (execute, get_run, an earlier wait): keep the run's pace
-
-        async def read(deadline: float) -> Run:
-            return guard.check_run(await state.client.get_run(run_id, deadline=deadline))
-
-        outcome = await waiting.wait_for_run(
-            read,
-            budget=seconds,
-            schedule=schedule,
-            last_seen=last_seen,
-            initial_age=waiting.run_age(last_seen) if last_seen is not None and not started_here else 0.0,
-            on_progress=progress,
-            age_of=waiting.run_age,
-            seen_at=seen_at,
-        )
-        return wait_report(outcome, max_chars=max_chars)
-
-    async def start_run(
-        ctx: Context[AppState, Any], workflow_id: str, params: dict[str, Any], wait_seconds: float, tool: str
-    ) -> CallToolResult:
-        """Guard rails, then the catalog's params check, then one POST; nothing is sent when a check fails."""
-        state = ctx.request_context.lifespan_context
-        began = time.monotonic()
-        with _as_tool_error(secrets()):
-            guard.check_execute(workflow_id)
-            catalog.check_params(workflow_id, params, tool=tool)
-            run = await state.client.execute(workflow_id, params)
-        remaining = wait_seconds - (time.monotonic() - began)  # the call as a whole keeps to wait_seconds
-        if remaining > 0 and run.is_running:
-            try:
-                return _result(await waited(ctx, run.id, remaining, last_seen=run), secrets())
-            except WaveError as exc:  # the run exists: a failed wait must not read as a failed start
-                step = (
-                    f"The run was started, but waiting for it failed: {exc} Do not start the workflow again: call "
-                    f"wait_for_run or get_run with run_id '{run.id}'."
-                )
-                outcome = waiting.WaitOutcome(run=run, timed_out=True, elapsed=time.monotonic() - began, polls=0)
-                failed = wait_report(outcome, max_chars=max_chars).model_copy(update={"next_step": step})
-                return _result(failed, secrets())
-        started = waiting.WaitOutcome(run=run, timed_out=False, elapsed=0.0, polls=0)
-        report = wait_report(started, max_chars=max_chars)
-        if wait_seconds > 0 and run.is_running:  # the POST alone used up the wait
-            report = report.model_copy(update={"timed_out": True})
-        return _result(report, secrets())
-
     offered = [entry for entry in catalog.entries if guard.allows(entry.id)]
     if settings.workflow_tools and not catalog.entries:
         log.warning("WAVE_WORKFLOW_TOOLS is on but no catalog (WAVE_CATALOG) describes any workflow: no typed tools")
-    typed_tools = (
-        [_typed_tool(entry, wait_max=settings.wait_max, start=start_run) for entry in offered]
-        if settings.workflow_tools and not settings.read_only
-        else []
-    )
-    server: MCPServer[AppState] = MCPServer(
+    typed = offered if settings.workflow_tools and not settings.read_only else []
+    tools = {entry.id: entry.tool for entry in typed}
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[RunService]) -> AsyncIterator[RunService]:
+        async with RunService.open(settings, catalog=catalog, tools=tools, transport=transport) as service:
+            yield service
+
+    note = READ_ONLY_NOTE if settings.read_only else TYPED_TOOLS_NOTE if typed else ""
+    starters = [] if settings.read_only else ["execute_workflow", *tools.values()]
+    tasks = RunTasks({"wait_for_run": "timeout_seconds"} | dict.fromkeys(starters, WAIT_ARGUMENT))
+    server: MCPServer[RunService] = MCPServer(
         "wave",
         title="Wave workflows",
         version=__version__,
-        instructions=INSTRUCTIONS + (READ_ONLY_NOTE if settings.read_only else TYPED_TOOLS_NOTE if typed_tools else ""),
+        instructions=INSTRUCTIONS + note,
         lifespan=lifespan,
         log_level=settings.log_level,
-        tools=typed_tools,
+        tools=[_typed_tool(entry, wait_max=settings.wait_max) for entry in typed],
+        extensions=[tasks],
+        middleware=[tasks.middleware],
     )
+    _add_tools(server, settings)
+    _add_resources(server, offered, tools, guard)
+    if not settings.read_only:
+        _add_prompt(server, offered, tools)
+    return server
 
-    WorkflowId = Annotated[
-        str,
-        Field(
-            description="The workflow's id, exactly as list_workflows gives it.",
-            min_length=1,
-            max_length=MAX_ID_LENGTH,
-        ),
-    ]
-    RunId = Annotated[
-        str,
-        Field(
-            description="The run's id, exactly as execute_workflow returned it.",
-            min_length=1,
-            max_length=MAX_ID_LENGTH,
-        ),
-    ]
+
+def _add_tools(server: MCPServer[RunService], settings: Settings) -> None:
+    """The four tools, `execute_workflow` only when the server may start runs; their bounds depend on settings."""
+    _add_list_workflows(server)
+    if not settings.read_only:
+        _add_execute_workflow(server, settings)
+    _add_run_readers(server, settings)
+
+
+def _add_list_workflows(server: MCPServer[RunService]) -> None:
+    @server.tool(title="List workflows", annotations=READ_ONLY)
+    @_described
+    async def list_workflows(ctx: Ctx, query: Query = None) -> WorkflowList:
+        """List the Wave workflows you can run: each one's id, name and description, and where documented the
+        parameters it expects and what its result holds. Call this first to find the `workflow_id` (and the
+        `params`) for execute_workflow."""
+        with tool_errors():
+            return await _service(ctx).list_workflows(query)
+
+
+def _add_execute_workflow(server: MCPServer[RunService], settings: Settings) -> None:
     WaitSeconds = Annotated[
         float,
         Field(
@@ -266,137 +220,59 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         ),
     ]
 
-    @server.tool(
-        title="List workflows",
-        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
-    )
-    @_described
-    async def list_workflows(
-        ctx: Context[AppState, Any],
-        query: Annotated[
-            str | None,
-            Field(
-                description="Only workflows whose id, name or description contains this text (any case).",
-                max_length=200,
-            ),
-        ] = None,
-    ) -> WorkflowList:
-        """List the Wave workflows you can run: each one's id, name and description, and where documented the
-        parameters it expects and what its result holds. Call this first to find the `workflow_id` (and the
-        `params`) for execute_workflow."""
-        state = ctx.request_context.lifespan_context
-        with _as_tool_error(secrets()):
-            try:
-                workflows, note = await state.client.list_workflows()
-            except WaveError as exc:
-                if not (catalog.entries and exc.transient):
-                    raise
-                workflows, note = None, "The Wave API's workflow listing failed just now."
-        if workflows is None and catalog.entries:
-            note = f"{note or ''} Listed from the local catalog only.".strip()
-        infos = catalog.listing(workflows, allowed=guard.allows, tools=[tool.name for tool in typed_tools])
-        if query:
-            needle = query.lower()
-            infos = [w for w in infos if any(needle in (text or "").lower() for text in (w.id, w.name, w.description))]
-        listing = bounded_listing(WorkflowList(workflows=infos, note=note), max_chars=max_chars)
-        return WorkflowList.model_validate(redact_json(listing.model_dump(), secrets()))
-
-    @server.tool(
-        title="Execute workflow",
-        annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-        ),
-    )
+    @server.tool(title="Execute workflow", annotations=_starts_runs())
     @_described
     async def execute_workflow(
-        ctx: Context[AppState, Any],
+        ctx: Ctx,
         workflow_id: WorkflowId,
-        params: Annotated[
-            dict[str, Any],
-            Field(description="The workflow's input parameters, as one JSON object (see list_workflows)."),
-        ] = {},  # noqa: B006 - the SDK copies defaults into each call's validated arguments
+        params: Params = {},  # noqa: B006 - the SDK copies defaults into each call's validated arguments
         wait_seconds: WaitSeconds = 0,
     ) -> Annotated[CallToolResult, WaitReport]:
         """Start a new run of a Wave workflow with the given parameters and return the run: its `id` and
         `status`. Every call starts another run, so never call it to check on a run: use wait_for_run or get_run
         with the returned id. Set `wait_seconds` (e.g. 20) to wait for the result in the same call; if the run is
         still `running` after that, call wait_for_run."""
-        return await start_run(ctx, workflow_id, params, wait_seconds, "execute_workflow")
+        with tool_errors():
+            started = _service(ctx).start(workflow_id, params, wait_seconds=wait_seconds, on_progress=_progress(ctx))
+            return tool_result(await started)
 
-    @server.tool(
-        title="Get run",
-        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
-    )
+
+def _add_run_readers(server: MCPServer[RunService], settings: Settings) -> None:
+    Timeout = Annotated[
+        float,
+        Field(
+            description=f"Longest time to wait, in seconds (default {settings.wait_default:g}, at most "
+            f"{settings.wait_max:g}). Keep it under about 50 s: many clients cut a tool call at 60 s.",
+            ge=0,
+            le=settings.wait_max,
+        ),
+    ]
+
+    @server.tool(title="Get run", annotations=READ_ONLY)
     @_described
     async def get_run(
-        ctx: Context[AppState, Any],
-        run_id: RunId,
-        result_offset: Annotated[
-            int,
-            Field(
-                description="Start of the slice of a large result to return, in characters of its JSON text "
-                "(from result_page.next_offset).",
-                ge=0,
-                le=1_000_000_000,
-            ),
-        ] = 0,
-        result_pointer: Annotated[
-            str | None,
-            Field(
-                description="JSON Pointer to return only one part of the result, e.g. '/items/0' or '/summary'.",
-                max_length=1000,
-            ),
-        ] = None,
+        ctx: Ctx, run_id: RunId, result_offset: ResultOffset = 0, result_pointer: ResultPointer = None
     ) -> Annotated[CallToolResult, RunReport]:
         """Read a run's status now and, once it has finished, its result. Returns at once: to wait until the run
         finishes use wait_for_run. A large result comes in slices: pass `result_offset` (from
         `result_page.next_offset`) for the next one, or `result_pointer` to pick one part."""
-        state = ctx.request_context.lifespan_context
-        with _as_tool_error(secrets()):
-            run = guard.check_run(await state.client.get_run(run_id))
-            report = run_report(run, max_chars=max_chars, offset=result_offset, pointer=result_pointer)
-            return _result(report, secrets())
+        with tool_errors():
+            return tool_result(await _service(ctx).get(run_id, offset=result_offset, pointer=result_pointer))
 
-    @server.tool(
-        title="Wait for run",
-        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True),
-    )
+    @server.tool(title="Wait for run", annotations=READ_ONLY)
     @_described
     async def wait_for_run(
-        ctx: Context[AppState, Any],
-        run_id: RunId,
-        timeout_seconds: Annotated[
-            float,
-            Field(
-                description=f"Longest time to wait, in seconds (default {settings.wait_default:g}, at most "
-                f"{settings.wait_max:g}). Keep it under about 50 s: many clients cut a tool call at 60 s.",
-                ge=0,
-                le=settings.wait_max,
-            ),
-        ] = settings.wait_default,
+        ctx: Ctx, run_id: RunId, timeout_seconds: Timeout = settings.wait_default
     ) -> Annotated[CallToolResult, WaitReport]:
         """Wait until a run finishes (its status is no longer `running`) or `timeout_seconds` pass, reporting
         progress meanwhile, and return the run with its result. If `timed_out` is true the run is still working:
         call wait_for_run again (it starts nothing new). A `failed` status is a normal answer: report it."""
-        with _as_tool_error(secrets()):
-            return _result(await waited(ctx, run_id, timeout_seconds), secrets())
-
-    if settings.read_only:
-        server.remove_tool("execute_workflow")
-    tools_by_id = {entry.id: entry.tool for entry in offered} if typed_tools else {}
-    _add_resources(server, offered, tools_by_id, guard, max_chars, secrets)
-    if not settings.read_only:
-        _add_prompt(server, offered, tools_by_id)
-    return server
+        with tool_errors():
+            return tool_result(await _service(ctx).wait(run_id, timeout_seconds, on_progress=_progress(ctx)))
 
 
 def _add_resources(
-    server: MCPServer[AppState],
-    entries: list[CatalogEntry],
-    tools: dict[str, str],
-    guard: Guard,
-    max_chars: int,
-    secrets: Callable[[], list[str]],
+    server: MCPServer[RunService], entries: list[CatalogEntry], tools: dict[str, str], guard: Guard
 ) -> None:
     """`wave://workflows/{id}` for each allowed catalogued workflow, and the `wave://runs/{run_id}` template."""
     by_id = {entry.id: entry for entry in entries}
@@ -435,17 +311,15 @@ def _add_resources(
         description="A run of a Wave workflow, read now: its status and, once finished, its result (as get_run).",
         mime_type="application/json",
     )
-    async def run_resource(run_id: str, ctx: Context[AppState, Any]) -> str:
-        state = ctx.request_context.lifespan_context
+    async def run_resource(run_id: str, ctx: Ctx) -> str:
         try:
-            run = guard.check_run(await state.client.get_run(run_id))
+            report = await _service(ctx).get(run_id)
         except WaveError as exc:
-            raise ResourceError(redact_text(str(exc), secrets())) from None
-        report = redact_json(run_report(run, max_chars=max_chars).model_dump(mode="json"), secrets())
-        return json.dumps(report, ensure_ascii=False, indent=2)
+            raise ResourceError(str(exc)) from None
+        return json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2)
 
 
-def _add_prompt(server: MCPServer[AppState], entries: list[CatalogEntry], tools: dict[str, str]) -> None:
+def _add_prompt(server: MCPServer[RunService], entries: list[CatalogEntry], tools: dict[str, str]) -> None:
     """The `run_workflow` prompt: choosing, checking and running a workflow with the user."""
 
     @server.prompt(

@@ -17,7 +17,7 @@ import anyio
 from wave_mcp.errors import RateLimitedError, WaveError, WaveTimeoutError
 from wave_mcp.models import Run, parse_timestamp
 
-__all__ = ["POLL_GRACE", "PollSchedule", "WaitOutcome", "run_age", "wait_for_run"]
+__all__ = ["POLL_GRACE", "PollSchedule", "Seen", "WaitOutcome", "run_age", "wait_for_run"]
 
 POLL_GRACE = 1.0
 """A poll that starts just before the deadline may take this long past it, and no longer."""
@@ -29,6 +29,7 @@ GetRun = Callable[[float], Awaitable[Run]]
 """Reads the run once; its argument is the deadline (a `clock()` value) for retries inside the read."""
 
 OnProgress = Callable[[float, float | None, str], Awaitable[None]]
+"""Told after each poll: progress (seconds waited, strictly increasing), total (the budget) and a message."""
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,43 @@ class PollSchedule:
 
 
 @dataclass(frozen=True)
+class Seen:
+    """A run as last seen: the run, when it was read (a `clock()` value) and how old it was then, in seconds."""
+
+    run: Run
+    at: float
+    age: float
+
+    def age_at(self, moment: float) -> float:
+        """The run's age at `moment` (a `clock()` value)."""
+        return self.age + max(moment - self.at, 0.0)
+
+
+class _Progress:
+    """Tells `on_progress` (if any) a message, with progress in seconds since the wait began, strictly increasing."""
+
+    def __init__(self, on_progress: OnProgress | None, *, budget: float, clock: Callable[[], float]) -> None:
+        self._on_progress = on_progress
+        self._budget = budget
+        self._clock = clock
+        self._start = clock()
+        self._last = 0.0
+
+    async def __call__(self, message: str) -> None:
+        if self._on_progress is not None:
+            self._last = max(round(self._clock() - self._start, 2), self._last + 0.01)
+            await self._on_progress(self._last, _total(self._budget, self._last), message)
+
+
+@dataclass(frozen=True)
 class WaitOutcome:
-    """How a wait ended: the run as last seen, and whether the deadline came first."""
+    """How a wait ended: the run as last seen (and its age then), and whether the deadline came first."""
 
     run: Run
     timed_out: bool
     elapsed: float
     polls: int
+    age: float = 0.0
 
 
 def run_age(run: Run, now: datetime | None = None) -> float:
@@ -69,73 +100,58 @@ def run_age(run: Run, now: datetime | None = None) -> float:
     return age if 0.0 <= age <= MAX_TRUSTED_AGE else 0.0
 
 
+def _total(budget: float, progress: float) -> float | None:
+    """The progress total: the wait's budget to a hundredth of a second, never below the progress reached."""
+    return max(round(budget, 2), progress) or None
+
+
 async def wait_for_run(
     get_run: GetRun,
     *,
     budget: float,
     schedule: PollSchedule,
-    last_seen: Run | None = None,
-    initial_age: float = 0.0,
+    since: Seen | None = None,
     on_progress: OnProgress | None = None,
-    age_of: Callable[[Run], float] | None = None,
-    seen_at: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> WaitOutcome:
     """Poll until the run's status is not `running` or `budget` seconds pass; never sleep past the deadline.
 
-    With `last_seen` (the run just started), the first poll waits one interval; otherwise it is immediate.
-    Without it, `age_of` (e.g. `run_age`) reads the run's age from the first answer, so that a later call for
-    an old run goes on at that run's pace instead of starting the schedule over. With `seen_at` (when `last_seen`
-    was read, a `clock()` value) the first poll comes one interval after that read, or at once if that is past,
-    and `age_of` still reads the age from the first answer.
+    Without `since` the first poll is immediate and the run's age comes from its first answer (`run_age`). With
+    `since` (the run as read moments ago: just started, or read by an earlier call) the wait goes on at that run's
+    pace: its first poll comes one interval after that read, and its age counts on from there.
     Transient read failures are retried until the deadline; if the run was never seen, the last one is raised.
     """
     start = clock()
     deadline = start + budget
-    run = last_seen
+    run = since.run if since is not None else None
+    age_at_start = since.age_at(start) if since is not None else None
+    pause = max(0.0, schedule.interval(since.age) - (start - since.at)) if since is not None else 0.0
     polls = 0
-    last_progress = 0.0
     last_error: WaveError | None = None
-    pause = schedule.interval(initial_age) if last_seen is not None else 0.0
-    if last_seen is not None and seen_at is not None:
-        pause = max(0.0, pause - (start - seen_at))
-    aged = (last_seen is not None and seen_at is None) or age_of is None
+    report = _Progress(on_progress, budget=budget, clock=clock)
 
     while True:
-        remaining = deadline - clock()
         if pause > 0:
+            remaining = deadline - clock()
             if remaining <= 0:
                 break
             await sleep(min(pause, remaining))
         polls += 1
-        with anyio.move_on_after(max(deadline - clock(), 0.0) + POLL_GRACE) as scope:
-            try:
-                run = await get_run(deadline)
-                last_error = None
-            except WaveError as exc:
-                if not exc.transient:
-                    raise
-                last_error = exc
-        if scope.cancelled_caught:
+        answer = await _poll(get_run, deadline, clock)
+        if answer is None:
             break
+        last_error = answer if isinstance(answer, WaveError) else None
+        run = answer if isinstance(answer, Run) else run
         elapsed = clock() - start
-        if not aged and last_error is None and run is not None and age_of is not None:
-            initial_age, aged = max(initial_age, age_of(run) - elapsed), True
-        age = initial_age + elapsed
+        if age_at_start is None and last_error is None and run is not None:
+            age_at_start = max(run_age(run) - elapsed, 0.0)
+        age = (age_at_start or 0.0) + elapsed
         if last_error is None and run is not None and not run.is_running:
-            if on_progress is not None:
-                last_progress = max(round(elapsed, 2), last_progress + 0.01)
-                await on_progress(
-                    last_progress, max(budget, last_progress) or None, f"{run.status} after {age:.0f} s, poll {polls}"
-                )
-            return WaitOutcome(run=run, timed_out=False, elapsed=elapsed, polls=polls)
-        if on_progress is not None:
-            state = "running" if last_error is None else "API not answering, retrying"
-            last_progress = max(round(elapsed, 2), last_progress + 0.01)
-            await on_progress(
-                last_progress, max(budget, last_progress) or None, f"{state} for {age:.0f} s, poll {polls}"
-            )
+            await report(f"{run.status} after {int(age)} s, poll {polls}")
+            return WaitOutcome(run=run, timed_out=False, elapsed=elapsed, polls=polls, age=age)
+        state = "running" if last_error is None else "API not answering, retrying"
+        await report(f"{state} for {int(age)} s, poll {polls}")
         if clock() >= deadline:
             break
         pause = schedule.interval(age)
@@ -146,4 +162,17 @@ async def wait_for_run(
         raise last_error or WaveTimeoutError(
             f"The Wave API did not answer within the {budget:.0f} s wait. Try again shortly."
         )
-    return WaitOutcome(run=run, timed_out=True, elapsed=clock() - start, polls=polls)
+    elapsed = clock() - start
+    return WaitOutcome(run=run, timed_out=True, elapsed=elapsed, polls=polls, age=(age_at_start or 0.0) + elapsed)
+
+
+async def _poll(get_run: GetRun, deadline: float, clock: Callable[[], float]) -> Run | WaveError | None:
+    """One read, cut off POLL_GRACE after the deadline: the run, a transient error, or None when cut off."""
+    with anyio.move_on_after(max(deadline - clock(), 0.0) + POLL_GRACE):
+        try:
+            return await get_run(deadline)
+        except WaveError as exc:
+            if not exc.transient:
+                raise
+            return exc
+    return None
