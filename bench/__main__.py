@@ -1,7 +1,8 @@
-"""`python -m bench`: run every benchmark and print the Markdown tables (progress goes to stderr).
+"""`python -m bench`: run every benchmark, print the Markdown tables and write them into docs/performance.md.
 
-`--quick` runs each with tiny parameters (seconds, not minutes: for checking that the code works, not for figures);
-`--only` picks some of them.
+Progress goes to stderr. `--quick` runs each with tiny parameters (seconds, not minutes: for checking that the code
+works, not for figures); `--only` picks some of them. Neither writes docs/performance.md (its figures would then come
+from a run that measured nothing or only part); `--write FILE` writes FILE whatever the run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from bench import coldstart, overhead, scale, waits
 from bench.common import ERAS, ROOT, Table
 
 Bench = Callable[[], Awaitable[list[Table]]]
+
+PERFORMANCE = ROOT / "docs" / "performance.md"
+BEGIN = "<!-- python -m bench: begin. Every full run rewrites the text from here to the end mark. -->"
+END = "<!-- python -m bench: end -->"
 
 
 def benches(quick: bool) -> dict[str, Bench]:
@@ -86,13 +91,41 @@ async def run_all(selected: Sequence[str], quick: bool) -> str:
     return "\n\n".join(parts)
 
 
+def write_figures(path: Path, figures: str) -> None:
+    """Put `figures` between the marks of `path`, keeping the text around them (what the figures mean).
+
+    A file without the marks gets them, after its text; a missing file is created with a title.
+    """
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
+    head, begin, rest = text.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not (begin and end):
+        head, tail = text.rstrip("\n") + "\n\n", "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{head}{BEGIN}\n\n{figures}\n\n{END}{tail}", encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny parameters: checks the code, not the speed")
     names = list(benches(False))
     parser.add_argument("--only", nargs="+", choices=names, default=names, metavar="NAME", help=", ".join(names))
+    parser.add_argument(
+        "--write",
+        type=Path,
+        metavar="FILE",
+        help="write the tables into FILE (default: docs/performance.md on full runs)",
+    )
     args = parser.parse_args(argv)
-    print(anyio.run(run_all, args.only, args.quick))
+    figures = anyio.run(run_all, args.only, args.quick)
+    print(figures)
+    full = not args.quick and set(args.only) == set(names)
+    target: Path | None = args.write or (PERFORMANCE if full else None)
+    if target is None:
+        print(f"bench: {PERFORMANCE.relative_to(ROOT)} left as it is (a quick or partial run)", file=sys.stderr)
+        return
+    write_figures(target, figures)
+    print(f"bench: wrote the figures into {target}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ PYPROJECT_TABLES = ("build-system", "project", "project.scripts", "project.urls"
 for its lock on the user's machine), no tool settings."""
 DEFAULT_MCPB = ROOT / ".tools" / "node" / "node_modules" / ".bin" / "mcpb"
 DEFAULT_UV = Path(shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv") or "uv")
-"""uv beside this interpreter (the venv's, from the test extra), else on PATH."""
+"""uv beside this interpreter (the venv's, from the dev group), else on PATH."""
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
@@ -94,7 +94,7 @@ def mcpb(command: Path, *args: str) -> str:
 def lock(staged: Path, uv: Path) -> None:
     """Write the bundle's uv.lock (from the package index), so that the host installs exactly these versions."""
     if not uv.exists():
-        raise BundleError(f"{uv} is not installed: `pip install uv` (it is in the test extra), or pass --uv")
+        raise BundleError(f"{uv} is not installed: `pip install uv` (it is in the dev dependency group), or pass --uv")
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     done = subprocess.run(
         [str(uv), "lock", "--quiet", "--directory", str(staged)],

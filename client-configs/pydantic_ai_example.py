@@ -27,7 +27,7 @@ try:
 except ImportError as missing:  # the system Python, not the venv that has the frameworks
     sys.exit(
         f"{missing.name} is not installed for {sys.executable}: run this with wave-mcp's .venv/bin/python "
-        "(`make install-test`, or `pip install -e '.[frameworks]'`), or `pip install \"pydantic-ai-slim[mcp]\"`"
+        '(`make install-test`, or `uv pip sync requirements.lock`), or `pip install "pydantic-ai-slim[mcp]"`'
     )
 
 SANDBOX_WORKFLOW = "8988f685-2b8c-4a09-9955-150426265d32"

@@ -64,11 +64,20 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
+def coverage_env() -> dict[str, str]:
+    """What a subprocess needs to be measured too, when the tests run under coverage (`make test`): coverage's
+    `patch = ["subprocess"]` hands its configuration to child processes in this variable, which an environment built
+    from scratch would otherwise drop. The CLI tests pass it on (the CLI, `check` and `demo` run only there); the
+    stdio servers do not: their code is measured in process, and tracing them would only slow down tests that run
+    against real deadlines."""
+    return {name: value for name, value in os.environ.items() if name == "COVERAGE_PROCESS_CONFIG"}
+
+
 def clean_env(**variables: str) -> dict[str, str]:
-    """A subprocess environment with only what Python needs (this machine's PATH, this checkout on PYTHONPATH, a
-    UTF-8 locale) plus `variables`: no WAVE_* setting of the machine leaks in."""
+    """A subprocess environment with only what Python (and coverage, under `make test`) needs: this machine's PATH,
+    this checkout on PYTHONPATH, a UTF-8 locale; plus `variables`. No WAVE_* setting of the machine leaks in."""
     path = os.environ.get("PATH", os.defpath)
-    return {"PATH": path, "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", **variables}
+    return {**coverage_env(), "PATH": path, "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", **variables}
 
 
 def server_env(api_url: str, **extra: str) -> dict[str, str]:

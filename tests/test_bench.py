@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from bench.__main__ import BEGIN, END, PERFORMANCE, write_figures
 from bench.common import Table, percentile, ratio, spread
 from tests.helpers import ROOT
 
@@ -50,14 +52,39 @@ def test_the_table_is_markdown_and_escapes_pipes() -> None:
         table.add("only one")
 
 
+def test_the_figures_replace_only_the_text_between_the_marks(tmp_path: Path) -> None:
+    """docs/performance.md keeps its reading of the figures; a file without the marks gets them appended."""
+    page = tmp_path / "performance.md"
+    page.write_text(f"# Performance\n\nHow to run.\n\n{BEGIN}\n\nold figures\n\n{END}\n\n## Reading them\n")
+    write_figures(page, "### New\n\nnew figures")
+    assert page.read_text() == (
+        f"# Performance\n\nHow to run.\n\n{BEGIN}\n\n### New\n\nnew figures\n\n{END}\n\n## Reading them\n"
+    )
+    fresh = tmp_path / "docs" / "new.md"
+    write_figures(fresh, "figures")
+    assert fresh.read_text() == f"# Performance\n\n{BEGIN}\n\nfigures\n\n{END}\n"
+    committed = PERFORMANCE.read_text(encoding="utf-8")
+    assert committed.count(BEGIN) == committed.count(END) == 1
+
+
 @pytest.mark.stdio
-def test_a_tiny_run_of_every_benchmark_prints_every_table() -> None:
-    """`python -m bench --quick` spawns the real servers and sandbox, and prints each table with its verdicts."""
+def test_a_tiny_run_of_every_benchmark_prints_every_table(tmp_path: Path) -> None:
+    """`python -m bench --quick` spawns the real servers and sandbox, and prints each table with its verdicts; it
+    writes them only where told (never into docs/performance.md)."""
+    written = tmp_path / "performance.md"
+    before = PERFORMANCE.read_text(encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-m", "bench", "--quick", "--write", str(written)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
+    assert out.strip() in written.read_text()
+    assert PERFORMANCE.read_text(encoding="utf-8") == before
     for title in ("### Cold start and idle memory", "### Call overhead", "### Waiting", "### Scale"):
         assert title in out
     assert "Machine: " in out

@@ -649,21 +649,20 @@ async def test_prompt_walks_through_a_run(transport: httpx2.ASGITransport, era: 
     assert "- monthly-report, Monthly report (tool run_monthly_report):" in text
 
 
-# ---- the README tells the truth ----------------------------------------------------------------------------------
+# ---- the catalog's documentation tells the truth -------------------------------------------------------------------
 
 
-def _readme_section() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return text[text.index("## Workflow catalog") : text.index("## Connect your client")]
+def _catalog_doc() -> str:
+    return (ROOT / "docs" / "catalog.md").read_text(encoding="utf-8")
 
 
 def _blocks(section: str, language: str) -> list[str]:
     return [body for lang, body in re.findall(r"```(\w*)\n(.*?)```", section, flags=re.DOTALL) if lang == language]
 
 
-def test_readme_catalog_examples_load(tmp_path: Path) -> None:
+def test_documented_catalog_examples_load(tmp_path: Path) -> None:
     """The catalog examples shown in the docs load, and the TOML one matches the example catalog."""
-    section = _readme_section()
+    section = _catalog_doc()
     toml_catalog = load_catalog(write_catalog(tmp_path, _blocks(section, "toml")[0]))
     assert [entry.id for entry in toml_catalog.entries] == ["monthly-report", "nightly-import"]
     assert toml_catalog.entries[0] == load_catalog(EXAMPLE).get("monthly-report")
@@ -671,9 +670,9 @@ def test_readme_catalog_examples_load(tmp_path: Path) -> None:
     assert json_catalog.entries[0].tool == "run_monthly_report"
 
 
-async def test_readme_error_texts_are_real(tmp_path: Path, transport: httpx2.ASGITransport) -> None:
+async def test_documented_error_texts_are_real(tmp_path: Path, transport: httpx2.ASGITransport) -> None:
     """The error texts shown in the docs are the ones the server gives."""
-    section = _readme_section()
+    section = _catalog_doc()
     shown = [block.strip() for block in _blocks(section, "")]
     params = {"month": "Marhc", "year": "2026", "format": "pdf"}
     async with serve(transport, "auto", catalog=EXAMPLE) as client:

@@ -223,11 +223,25 @@ def test_server_json_matches_the_package() -> None:
     assert f"<!-- mcp-name: {server['name']} -->" in readme
 
 
-def test_readme_documents_settings_and_clients() -> None:
-    """Every setting is in the README's configuration table, and every client's file is pointed to."""
+def test_readme_is_short_and_its_links_and_the_docs_links_resolve() -> None:
+    """The README stays an overview (at most 12,500 bytes; the details live in docs/), and every relative link in it
+    and in docs/ names a file that exists."""
+    assert len((ROOT / "README.md").read_bytes()) <= 12_500
+    pages = [ROOT / "README.md", ROOT / "client-configs" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if "://" not in target:
+                assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to a missing {target}"
+
+
+def test_docs_document_settings_and_clients() -> None:
+    """Every setting is in the configuration table (docs/configuration.md, linked from the README), and the README
+    points to every client's file."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    configuration = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert "(docs/configuration.md)" in readme
     for name in sorted(SETTING_NAMES):
-        assert f"| `{name}` |" in readme, f"{name} is missing from the README's configuration table"
+        assert f"| `{name}` |" in configuration, f"{name} is missing from docs/configuration.md's table"
     for client in CLIENTS.values():
         assert f"client-configs/{client.filename}" in readme, f"the README does not point to {client.filename}"
     guide = (CONFIGS / "README.md").read_text(encoding="utf-8")

@@ -26,7 +26,7 @@ SERVER = [sys.executable, "-m", "wave_mcp"]
 async def test_openai_agents_sdk(sandbox_server: tuple[str, SandboxState]) -> None:
     """The Agents SDK turns our tools into its FunctionTools; calling them as its runner does gives the run, its
     wait and its result, and a tool error comes back as text for the model."""
-    pytest.importorskip("agents", reason="the OpenAI Agents SDK is not installed: pip install -e '.[frameworks]'")
+    pytest.importorskip("agents", reason="the OpenAI Agents SDK is not installed: uv pip sync requirements.lock")
     from agents import Agent, RunContextWrapper
     from agents.mcp import MCPServerStdio
     from agents.tool import FunctionTool
@@ -68,7 +68,7 @@ async def test_openai_agents_sdk(sandbox_server: tuple[str, SandboxState]) -> No
 async def test_pydantic_ai(sandbox_server: tuple[str, SandboxState]) -> None:
     """pydantic-ai's MCPToolset (FastMCP's client, 2026-07-28 era) lists and calls the tools; a tool error is
     raised with our message."""
-    pytest.importorskip("pydantic_ai.mcp", reason="pydantic-ai is not installed: pip install -e '.[frameworks]'")
+    pytest.importorskip("pydantic_ai.mcp", reason="pydantic-ai is not installed: uv pip sync requirements.lock")
     from fastmcp.client.transports import StdioTransport
     from fastmcp.exceptions import ToolError
     from pydantic_ai.mcp import MCPToolset
@@ -107,7 +107,7 @@ def test_example_script_runs(example: str, sandbox_server: tuple[str, SandboxSta
     if example == "langchain_example.py":
         python = str(langchain_python())
     else:
-        reason = f"{EXAMPLES[example]} is not installed here: pip install -e '.[frameworks]'"
+        reason = f"{EXAMPLES[example]} is not installed here: uv pip sync requirements.lock"
         if example == "llamaindex_example.py":
             reason = (
                 f"{EXAMPLES[example]} is not installed here: pip install llama-index-tools-mcp (make test leaves it "

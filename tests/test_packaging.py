@@ -46,11 +46,11 @@ process.stdout.write(JSON.stringify(config ?? null));
 
 
 def uv() -> Path:
-    """The uv binary of the test extra."""
+    """The uv binary of the dev group."""
     try:
         from uv import find_uv_bin
     except ImportError:
-        pytest.skip("uv is not installed: pip install -e '.[test]'")
+        pytest.skip("uv is not installed: uv pip sync requirements.lock (the dev group)")
     return Path(find_uv_bin())
 
 

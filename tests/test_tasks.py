@@ -308,7 +308,7 @@ def legacy_server(url: str) -> Iterator[Lines]:
         yield lines
     finally:
         process.kill()
-        process.wait()
+        process.communicate()  # reaps it and closes its pipes: an unclosed pipe is a ResourceWarning, an error here
 
 
 @pytest.mark.stdio
