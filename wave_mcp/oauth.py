@@ -33,7 +33,6 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuth
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
 from mcp.server.auth.settings import AuthSettings
-from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -95,6 +94,8 @@ class ProviderKeys:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._tried_at: float | None = None
+        """The last attempt at the first fetch, or at a fetch again once keys are known (the first successful
+        fetch does not count: a new key id right after it may still cause one)."""
         self._lock = anyio.Lock()
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
@@ -117,6 +118,7 @@ class ProviderKeys:
 
     async def _refresh(self) -> None:
         """Fetch the key set (discovering where it is first); on failure keep the keys known so far."""
+        first = self._fetched_at is None
         self._tried_at = self._clock()
         try:
             async with httpx2.AsyncClient(transport=self._transport, timeout=FETCH_TIMEOUT) as http:
@@ -131,6 +133,8 @@ class ProviderKeys:
             )
             return
         self._keys, self._fetched_at = keys, self._clock()
+        if first:
+            self._tried_at = None
         log.info("Signing keys of %s read: %d key(s)", self.issuer, len(keys))
 
     async def _discover(self, http: httpx2.AsyncClient) -> str:
@@ -281,11 +285,13 @@ class ProtectedResource:
     def __init__(self, app: ASGIApp, settings: Settings, verifier: TokenVerifier) -> None:
         assert settings.mcp_oauth_issuer is not None
         assert settings.mcp_public_url is not None
-        auth = AuthSettings(
-            issuer_url=AnyHttpUrl(settings.mcp_oauth_issuer),
-            resource_server_url=AnyHttpUrl(settings.mcp_public_url),
-            required_scopes=[SCOPE_READ],
-            validate_token_resource=True,
+        auth = AuthSettings.model_validate(  # from strings: its URLs keep an empty path as given (exact issuer)
+            {
+                "issuer_url": settings.mcp_oauth_issuer,
+                "resource_server_url": settings.mcp_public_url,
+                "required_scopes": [SCOPE_READ],
+                "validate_token_resource": True,
+            }
         )
         assert auth.resource_server_url is not None
         metadata_url = build_resource_metadata_url(auth.resource_server_url)
