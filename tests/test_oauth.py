@@ -420,3 +420,44 @@ def test_cli_logs_the_subject_never_the_token(provider: Provider, sandbox_server
     assert f"OAuth: access tokens from {provider.issuer} for {url} required" in spawned.stderr
     assert token not in spawned.stderr and forged not in spawned.stderr
     assert token.split(".")[2] not in spawned.stderr
+
+
+# ---- the grant through every face, and callers' keys under OAuth --------------------------------------------------
+
+
+async def test_grant_applies_to_typed_tools_and_resources(transport: httpx2.ASGITransport) -> None:
+    """The guard reads the caller's grant wherever a run is started or read: a typed tool without wave:run is
+    refused naming the scope, a workflow's documentation outside the granted list is refused, the granted one
+    reads."""
+    from mcp import Client, MCPError
+
+    from wave_mcp.config import example_catalog_path
+    from wave_mcp.grant import Grant, granted
+    from wave_mcp.server import build_server
+
+    settings = make_settings(catalog=example_catalog_path(), workflow_tools=True)
+    grant = Grant("bob", may_run=False, workflows=frozenset({"monthly-report"}), workflows_claim="wave_workflows")
+    with granted(grant):  # the in-memory server runs in tasks started here, as the HTTP layer's request does
+        async with Client(build_server(settings, transport=transport)) as client:
+            typed = await client.call_tool("run_monthly_report", {"month": "March"})
+            granted_doc = await client.read_resource("wave://workflows/monthly-report")
+            with pytest.raises(MCPError, match="not granted to you"):
+                await client.read_resource(f"wave://workflows/{EXAMPLE_ID}")
+            listing = data_of(await client.call_tool("list_workflows", {}))
+    assert typed.is_error and "'wave:run'" in text_of(typed)
+    assert "Monthly report" in str(granted_doc)
+    assert [workflow["id"] for workflow in listing["workflows"]] == ["monthly-report"]
+
+
+async def test_caller_keys_work_under_oauth(provider: Provider, recorder: KeyRecorder) -> None:
+    """With callers' keys on and no server key, a caller sends both its token and its own Wave key; the key is
+    the one the API gets."""
+    from tests.conftest import API_KEY
+    from wave_mcp.caller import CALLER_KEY_HEADER
+
+    with serve(provider, recorder, api_key=None, mcp_http_caller_keys=True) as served:
+        headers = {**bearer(provider.token("wave-runner", served.url)), CALLER_KEY_HEADER: API_KEY}
+        async with connect(served.url, "auto", headers) as client:
+            report, _ = await _run_example(client)
+    assert report["status"] == "completed"
+    assert recorder.keys_for("/workflows") == {API_KEY}
