@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -461,3 +462,28 @@ async def test_caller_keys_work_under_oauth(provider: Provider, recorder: KeyRec
             report, _ = await _run_example(client)
     assert report["status"] == "completed"
     assert recorder.keys_for("/workflows") == {API_KEY}
+
+
+@pytest.mark.external
+def test_inspector_connects_with_a_token(
+    provider: Provider, sandbox_server: tuple[str, SandboxState], tmp_path: Path
+) -> None:
+    """The MCP Inspector CLI (a client no one here wrote) lists and calls the tools with a token from the provider
+    against the real `wave-mcp serve`, and is refused without one."""
+    from tests.test_inspector import TOOLS, Inspector
+
+    api_url, _ = sandbox_server
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    env = server_env(api_url, WAVE_MCP_OAUTH_ISSUER=provider.issuer, WAVE_MCP_PUBLIC_URL=url)
+    token = provider.token("wave-runner", url)
+    with http_subprocess(env, port=port) as spawned:
+        inspector = Inspector([url, "--header", f"Authorization: Bearer {token}"], tmp_path / "catalog.json")
+        listing = inspector.run("--method", "tools/list")
+        workflows = inspector.call("list_workflows")
+        refused = Inspector([url], tmp_path / "catalog.json").run("--method", "tools/list")
+    assert listing.returncode == 0, listing.stderr
+    assert sorted(tool["name"] for tool in json.loads(listing.stdout)["tools"]) == TOOLS
+    assert EXAMPLE_ID in [w["id"] for w in workflows["structuredContent"]["workflows"]]
+    assert refused.returncode != 0
+    assert token not in spawned.stderr
