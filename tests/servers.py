@@ -22,9 +22,9 @@ START_SECONDS = 20.0
 
 
 @contextmanager
-def app_in_thread(app: ASGIApp) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free loopback port; yield its base URL."""
-    port = free_port()
+def app_in_thread(app: ASGIApp, port: int | None = None) -> Iterator[str]:
+    """Serve `app` with uvicorn on a loopback port (a free one unless given); yield its base URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -48,10 +48,10 @@ class Spawned:
 
 
 @contextmanager
-def http_subprocess(env: dict[str, str], *args: str) -> Iterator[Spawned]:
-    """`python -m wave_mcp serve --transport http --port N` with `env`; waits for `/healthz`. On exit it stops
-    the process and checks that its stderr does not hold the test key."""
-    port = free_port()
+def http_subprocess(env: dict[str, str], *args: str, port: int | None = None) -> Iterator[Spawned]:
+    """`python -m wave_mcp serve --transport http --port N` with `env` (N free unless given); waits for `/healthz`.
+    On exit it stops the process and checks that its stderr does not hold the test key."""
+    port = port or free_port()
     command = [sys.executable, "-m", "wave_mcp", "serve", "--transport", "http", "--port", str(port), *args]
     with tempfile.TemporaryFile("w+") as errlog:
         process = subprocess.Popen(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wave_mcp.errors import ConfigError
@@ -35,6 +35,8 @@ SANDBOX_API_URL = "http://sandbox.wave.invalid"
 SANDBOX_API_KEY = "sandbox-key"
 MIN_TOKEN_LENGTH = 16
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+OAUTH_ONLY = ("mcp_public_url", "mcp_oauth_audience", "mcp_oauth_workflows_claim")
+"""Settings that mean something only with WAVE_MCP_OAUTH_ISSUER."""
 MISSING_KEY = (
     "WAVE_API_KEY is not set: set it in the environment or pass --api-key (or try the built-in sandbox with --sandbox)"
 )
@@ -112,6 +114,27 @@ class Settings(BaseSettings):
         description="Over HTTP: let each caller send its own Wave key in the `X-Wave-Api-Key` header, used "
         "instead of WAVE_API_KEY for that caller's requests. With it, WAVE_API_KEY may be left unset.",
     )
+    mcp_oauth_issuer: str | None = Field(
+        default=None,
+        description="Over HTTP: the issuer URL of the identity provider whose access tokens this server accepts "
+        "(OAuth 2.1 resource server; needs WAVE_MCP_PUBLIC_URL). Exactly as its discovery document spells it. "
+        "Plain `http` only for loopback hosts.",
+    )
+    mcp_public_url: str | None = Field(
+        default=None,
+        description="Over HTTP with OAuth: the URL clients use for the MCP endpoint, e.g. "
+        "`https://mcp.example.com/mcp`: the resource tokens must be issued for (their audience).",
+    )
+    mcp_oauth_audience: str | None = Field(
+        default=None,
+        description="Over HTTP with OAuth: the audience (`aud`) tokens must carry, when the provider cannot use "
+        "WAVE_MCP_PUBLIC_URL (the default) as it is.",
+    )
+    mcp_oauth_workflows_claim: str | None = Field(
+        default=None,
+        description="Over HTTP with OAuth: a token claim listing the workflow ids its holder may list, read and "
+        "run, e.g. `wave_workflows`; narrows WAVE_ALLOWED_WORKFLOWS. A token without the claim gets none.",
+    )
 
     @field_validator("allowed_workflows", "mcp_http_allowed_hosts", "mcp_http_allowed_origins", mode="before")
     @classmethod
@@ -150,6 +173,22 @@ class Settings(BaseSettings):
     def _check_url(cls, value: str) -> str:
         return validate_api_url(value)
 
+    @field_validator("mcp_oauth_issuer", "mcp_public_url", mode="before")
+    @classmethod
+    def _check_oauth_url(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            return value
+        issuer = info.field_name == "mcp_oauth_issuer"
+        example = "https://login.example.com/realms/acme" if issuer else "https://mcp.example.com/mcp"
+        return validate_url(value, f"{ENV_PREFIX}{str(info.field_name).upper()}", example=example)
+
+    @field_validator("mcp_oauth_audience", "mcp_oauth_workflows_claim", mode="before")
+    @classmethod
+    def _blank_text_is_none(cls, value: Any) -> Any:
+        return value.strip() or None if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         if self.sandbox:
@@ -166,9 +205,32 @@ class Settings(BaseSettings):
             problems.append("WAVE_POLL_INTERVAL_MIN must not be larger than WAVE_POLL_INTERVAL_MAX")
         if self.wait_default > self.wait_max:
             problems.append("WAVE_WAIT_DEFAULT must not be larger than WAVE_WAIT_MAX")
+        problems += self._oauth_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _oauth_problems(self) -> list[str]:
+        """OAuth needs its issuer and public URL together, and excludes the static token."""
+        if self.mcp_oauth_issuer is not None and self.mcp_http_token is not None:
+            return [
+                "WAVE_MCP_HTTP_TOKEN and WAVE_MCP_OAUTH_ISSUER are both set: choose one (the static token for simple "
+                "set-ups, OAuth for connectors and teams)"
+            ]
+        if self.mcp_oauth_issuer is not None and self.mcp_public_url is None:
+            return [
+                "WAVE_MCP_OAUTH_ISSUER needs WAVE_MCP_PUBLIC_URL: the URL clients use for the MCP endpoint, e.g. "
+                "https://mcp.example.com/mcp"
+            ]
+        if self.mcp_oauth_issuer is None:
+            given = [name for name in OAUTH_ONLY if getattr(self, name) is not None]
+            return [f"{ENV_PREFIX}{name.upper()} applies only with WAVE_MCP_OAUTH_ISSUER: set both" for name in given]
+        return []
+
+    @property
+    def oauth(self) -> bool:
+        """True when HTTP callers must bring an access token from WAVE_MCP_OAUTH_ISSUER."""
+        return self.mcp_oauth_issuer is not None and self.mcp_public_url is not None
 
     @property
     def key(self) -> str:
@@ -190,19 +252,26 @@ def example_catalog_path() -> Path:
 
 def validate_api_url(value: str) -> str:
     """Accept an http(s) base URL; plain http only for loopback hosts. Returns it without a trailing slash."""
+    return validate_url(value, "WAVE_API_URL", example=DEFAULT_API_URL).rstrip("/")
+
+
+def validate_url(value: str, name: str, *, example: str) -> str:
+    """Accept an http(s) URL without credentials, query or fragment; plain http only for loopback hosts. Returns it
+    stripped of surrounding blanks, otherwise as given (an issuer is compared exactly)."""
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("WAVE_API_URL must be an http(s) URL such as https://api.wave.stream")
+        raise ValueError(f"{name} must be an http(s) URL such as {example}")
     if parts.username or parts.password:
-        raise ValueError("WAVE_API_URL must not contain a user name or password; put the key in WAVE_API_KEY")
+        hint = "; put the key in WAVE_API_KEY" if name == "WAVE_API_URL" else ""
+        raise ValueError(f"{name} must not contain a user name or password{hint}")
     if parts.query or parts.fragment:
-        raise ValueError("WAVE_API_URL must not have a query string or fragment")
+        raise ValueError(f"{name} must not have a query string or fragment")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(
-            f"WAVE_API_URL uses plain http to {parts.hostname}: use https "
+            f"{name} uses plain http to {parts.hostname}: use https "
             "(plain http is allowed only for loopback hosts such as 127.0.0.1)"
         )
-    return value.strip().rstrip("/")
+    return value.strip()
 
 
 def is_loopback(host: str) -> bool:

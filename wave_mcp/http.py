@@ -6,6 +6,9 @@ Origin checked against DNS rebinding by the SDK, and in front of it a gate of ou
 - `GET /healthz` answers 200 without credentials, for load balancers;
 - with WAVE_MCP_HTTP_TOKEN set, every other request must carry `Authorization: Bearer <token>` (compared in
   constant time), else 401;
+- with WAVE_MCP_OAUTH_ISSUER and WAVE_MCP_PUBLIC_URL set instead, every other request must carry an access token
+  from that identity provider, for this resource (see `oauth`): the caller's grant then narrows what the guard
+  allows;
 - with WAVE_MCP_HTTP_CALLER_KEYS on, a caller's `X-Wave-Api-Key` header is used for its Wave requests (see
   `caller`); both credentials are taken out of the request before the MCP layer sees it, so they cannot be
   logged or echoed from there.
@@ -17,8 +20,10 @@ import hmac
 import json
 import logging
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 import httpx2
+from mcp.server.auth.provider import TokenVerifier
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -50,6 +55,9 @@ def transport_security(settings: Settings, host: str) -> TransportSecuritySettin
     if host not in ("0.0.0.0", "::", ""):
         bound = f"[{host}]" if ":" in host else host
         hosts += [bound, f"{bound}:*"]
+    if settings.mcp_public_url is not None:  # the name clients use, by definition
+        public = urlsplit(settings.mcp_public_url).netloc
+        hosts += [public, f"{public}:*"] if ":" not in public.rsplit("]", 1)[-1] else [public]
     hosts += settings.mcp_http_allowed_hosts
     origins += settings.mcp_http_allowed_origins
     return TransportSecuritySettings(
@@ -62,14 +70,20 @@ def _unique(values: Iterable[str]) -> list[str]:
 
 
 class HttpGate:
-    """ASGI middleware: health check, bearer token, and the caller's own Wave key (see the module docstring)."""
+    """ASGI middleware: health check, bearer token or OAuth, and the caller's own Wave key (see the module
+    docstring)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, verifier: TokenVerifier | None = None) -> None:
         self.app = app
         token = settings.mcp_http_token
         self._token = token.get_secret_value().encode() if token is not None else None
         self._caller_keys = settings.mcp_http_caller_keys
         self._own_key = bool(settings.key)
+        self._next: ASGIApp = self._with_caller_key
+        if settings.oauth:
+            from wave_mcp.oauth import ProtectedResource, verifier_for
+
+            self._next = ProtectedResource(self._with_caller_key, settings, verifier or verifier_for(settings))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,13 +92,16 @@ class HttpGate:
         if scope["path"] == HEALTH_PATH and scope["method"] in ("GET", "HEAD"):
             await _answer(send, 200, {"status": "ok"})
             return
-        headers: list[tuple[bytes, bytes]] = list(scope["headers"])
-        authorization = _header(headers, _AUTHORIZATION)
         if self._token is not None:
-            refusal = self._check_token(authorization)
+            refusal = self._check_token(_header(scope["headers"], _AUTHORIZATION))
             if refusal is not None:
                 await _answer(send, 401, {"error": refusal}, {"www-authenticate": 'Bearer realm="wave-mcp"'})
                 return
+        await self._next(scope, receive, send)
+
+    async def _with_caller_key(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request, once its caller is let in, under the caller's own key if it sent one (and allowed)."""
+        headers: list[tuple[bytes, bytes]] = list(scope["headers"])
         key = _header(headers, _CALLER_KEY)
         refusal = self._check_caller_key(key)
         if refusal is not None:
@@ -118,7 +135,7 @@ class HttpGate:
         return None
 
 
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     for key, value in headers:
         if key == name:
             return value
@@ -134,11 +151,16 @@ async def _answer(send: Send, status: int, body: dict[str, str], extra: dict[str
 
 
 def create_http_app(
-    settings: Settings, *, host: str = "127.0.0.1", transport: httpx2.AsyncBaseTransport | None = None
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    transport: httpx2.AsyncBaseTransport | None = None,
+    verifier: TokenVerifier | None = None,
 ) -> ASGIApp:
     """The whole HTTP app: the gate in front of the SDK's stateless Streamable HTTP endpoint at `/mcp`.
 
-    `json_response` stays off: progress notifications need the event stream.
+    `json_response` stays off: progress notifications need the event stream. With OAuth configured, `verifier`
+    replaces the one made from the settings (tests).
     """
     server = build_server(settings, transport=transport)
     app = server.streamable_http_app(
@@ -148,7 +170,7 @@ def create_http_app(
         transport_security=transport_security(settings, host),
         host=host,
     )
-    return HttpGate(app, settings)
+    return HttpGate(app, settings, verifier)
 
 
 def serve_http(settings: Settings, *, host: str, port: int, transport: httpx2.AsyncBaseTransport | None = None) -> None:
@@ -156,13 +178,14 @@ def serve_http(settings: Settings, *, host: str, port: int, transport: httpx2.As
     import uvicorn
 
     if not is_loopback(host):
-        if settings.mcp_http_token is None:
+        if settings.mcp_http_token is None and not settings.oauth:
             log.warning(
-                "Listening on %s without WAVE_MCP_HTTP_TOKEN: anyone who can reach this port can use this server "
-                "(and its WAVE_API_KEY, if set). Set a token, or keep it behind an authenticating proxy.",
+                "Listening on %s without WAVE_MCP_HTTP_TOKEN or WAVE_MCP_OAUTH_ISSUER: anyone who can reach this port "
+                "can use this server (and its WAVE_API_KEY, if set). Set one, or keep it behind an authenticating "
+                "proxy.",
                 host,
             )
-        if not settings.mcp_http_allowed_hosts:
+        if not settings.mcp_http_allowed_hosts and settings.mcp_public_url is None:
             log.warning(
                 "WAVE_MCP_HTTP_ALLOWED_HOSTS is empty: requests whose Host header names this server by another "
                 "name than %s or a loopback address are refused (421). List the names clients use.",
@@ -179,4 +202,6 @@ def serve_http(settings: Settings, *, host: str, port: int, transport: httpx2.As
         lifespan="on",
     )
     log.info("Streamable HTTP on http://%s:%d%s", f"[{host}]" if ":" in host else host, port, MCP_PATH)
+    if settings.oauth:
+        log.info("OAuth: access tokens from %s for %s required", settings.mcp_oauth_issuer, settings.mcp_public_url)
     uvicorn.Server(config).run(sockets=[sock])

@@ -8,6 +8,7 @@ live once. It knows nothing of MCP: it returns the report models and raises Wave
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -24,6 +25,7 @@ from wave_mcp.catalog import Catalog
 from wave_mcp.client import WaveClient
 from wave_mcp.config import Settings
 from wave_mcp.errors import InvalidInputError, WaveError
+from wave_mcp.grant import current_grant
 from wave_mcp.guard import Guard
 from wave_mcp.models import RUNNING, Run, RunReport, WaitReport, WorkflowInfo, WorkflowList, status_key
 from wave_mcp.redact import Secrets
@@ -31,6 +33,8 @@ from wave_mcp.reports import bounded_listing, run_report, wait_report
 from wave_mcp.waiting import OnProgress, PollSchedule, Seen, WaitOutcome, run_age, wait_for_run
 
 __all__ = ["REMEMBERED_RUNS", "Look", "RunService"]
+
+log = logging.getLogger(__name__)
 
 REMEMBERED_RUNS = 2048
 """How many runs the service remembers (their workflow, and how they were last seen while running)."""
@@ -164,6 +168,7 @@ class RunService:
             self._guard.check_execute(workflow_id)
             self._catalog.check_params(workflow_id, params, tool=tool)
             run = await self._client.execute(workflow_id, params)
+        log.info("Run %s of workflow %s started%s", run.id, workflow_id, _for_whom())
         self._workflows_of(run)
         seen = self._note(Seen(run=run, at=self._clock(), age=0.0))
         remaining = wait_seconds - (self._clock() - began)
@@ -221,13 +226,15 @@ class RunService:
     # ---- reading and waiting --------------------------------------------------------------------------------
 
     async def _read(self, run_id: str, deadline: float | None = None) -> Run:
-        """One read of the run, refused when its workflow is not allowed, with the workflow filled in if known."""
-        run = self._guard.check_run(await self._client.get_run(run_id, deadline=deadline))
+        """One read of the run with the workflow filled in if known (the API's read may leave it out), refused when
+        that workflow is not allowed."""
+        run = await self._client.get_run(run_id, deadline=deadline)
         known = self._workflows.get(run.id)
         if known is not None and not (run.workflow_id and run.workflow_name):
             run = run.model_copy(
                 update={"workflow_id": run.workflow_id or known[0], "workflow_name": run.workflow_name or known[1]}
             )
+        run = self._guard.check_run(run)
         now = self._clock()
         seen = self._last_seen(run.id)
         self._note(Seen(run=run, at=now, age=seen.age_at(now) if seen is not None else run_age(run)))
@@ -324,6 +331,12 @@ def _named(run: Run) -> str:
 def _bound(memory: OrderedDict[Any, Any]) -> None:
     while len(memory) > REMEMBERED_RUNS:
         memory.popitem(last=False)
+
+
+def _for_whom() -> str:
+    """Who a log line says started a run: the subject of the caller's access token, when one was verified."""
+    grant = current_grant()
+    return f" for subject {grant.subject!r}" if grant is not None else ""
 
 
 def _caller_tag() -> bytes:

@@ -83,6 +83,10 @@ Params = Annotated[
     dict[str, Any], Field(description="The workflow's input parameters, as one JSON object (see list_workflows).")
 ]
 
+_NOT_ALLOWED = (
+    "Workflow '{}' is not allowed on this server (WAVE_ALLOWED_WORKFLOWS) or not granted to you: call list_workflows."
+)
+
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
 """Tools that only read: listing workflows, reading and waiting for runs."""
 
@@ -279,7 +283,12 @@ def _add_resources(
     by_id = {entry.id: entry for entry in entries}
 
     def doc_of(entry: CatalogEntry) -> Callable[[], str]:
-        return lambda: guide.documentation(entry, tool=tools.get(entry.id))
+        def read() -> str:
+            if not guard.allows(entry.id):  # listed for every caller; readable only where granted
+                raise ResourceError(_NOT_ALLOWED.format(entry.id))
+            return guide.documentation(entry, tool=tools.get(entry.id))
+
+        return read
 
     for entry in entries:
         server.resource(
@@ -299,7 +308,7 @@ def _add_resources(
     )
     def workflow_doc(workflow_id: str) -> str:
         if not guard.allows(workflow_id):
-            raise ResourceError(f"Workflow '{workflow_id}' is not allowed on this server (WAVE_ALLOWED_WORKFLOWS).")
+            raise ResourceError(_NOT_ALLOWED.format(workflow_id))
         entry = by_id.get(workflow_id)
         if entry is None:
             raise ResourceError(f"The catalog does not describe workflow '{workflow_id}': call list_workflows.")
