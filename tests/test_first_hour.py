@@ -249,4 +249,4 @@ def test_an_example_run_by_an_interpreter_without_its_framework_says_which_to_us
     assert done.returncode == 1
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr
-    assert ".venv/bin/python" in lines[0] and "--group frameworks" in lines[0]
+    assert ".venv/bin/python" in lines[0] and "requirements.lock" in lines[0]
