@@ -20,8 +20,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tests.conftest import free_port
 from tests.external import INSTALL_HINT, TOOLS, node_tool
+from tests.helpers import free_port
 
 SCRIPT = Path(__file__).parent / "oidc" / "provider.mjs"
 MODULE = TOOLS / "node" / "node_modules" / "oidc-provider" / "lib" / "index.js"
@@ -121,7 +121,7 @@ def oidc_provider(keys: list[dict[str, Any]], *, port: int | None = None) -> Ite
             yield Provider(issuer, keys)
         finally:
             process.terminate()
-            process.wait(timeout=10)
+            process.communicate(timeout=10)  # reaps it and closes its stdout pipe
 
 
 def _ready(process: subprocess.Popen[str], errlog: Any) -> str:

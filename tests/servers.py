@@ -8,15 +8,18 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx2
 import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tests.helpers import API_KEY, ROOT, free_port
+from tests.helpers import API_KEY, EXAMPLE_ID, ROOT, GuardedClient, ProgressLog, free_port
 
 START_SECONDS = 20.0
 
@@ -102,3 +105,25 @@ class KeyRecorder:
     def keys_for(self, prefix: str) -> set[str | None]:
         """The keys sent with requests whose path starts with `prefix`."""
         return {key for path, key in self.seen if path.startswith(prefix)}
+
+
+@asynccontextmanager
+async def connect(url: str, mode: str, headers: dict[str, str] | None = None) -> AsyncIterator[GuardedClient]:
+    """The SDK's Streamable HTTP client, sending `headers` with every request."""
+    timeout = httpx2.Timeout(30, read=120)
+    async with (
+        httpx2.AsyncClient(headers=headers or {}, timeout=timeout) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
+    ):
+        yield GuardedClient(client)
+
+
+async def run_example(client: GuardedClient) -> tuple[dict[str, Any], list[float]]:
+    """Start the example workflow and wait for it: the report, and the progress values received by then."""
+    started = await client.call_tool("execute_workflow", {"workflow_id": EXAMPLE_ID, "params": {"param1": "a"}})
+    run = started.structured_content or {}
+    progress = ProgressLog()
+    done = await client.call_tool(
+        "wait_for_run", {"run_id": run["id"], "timeout_seconds": 10}, progress_callback=progress
+    )
+    return done.structured_content or {}, progress.values

@@ -7,8 +7,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -27,13 +27,12 @@ from tests.helpers import (
     LEGACY_HEADERS,
     POLL_INTERVAL_MAX,
     GuardedClient,
-    ProgressLog,
     make_settings,
     server_env,
     stays,
     until,
 )
-from tests.servers import KeyRecorder, app_in_thread, http_subprocess
+from tests.servers import KeyRecorder, app_in_thread, connect, http_subprocess, run_example
 from wave_mcp.caller import CALLER_KEY_HEADER, caller_key
 from wave_mcp.client import WaveClient
 from wave_mcp.config import Settings, is_loopback, load_settings
@@ -64,32 +63,10 @@ def serve(recorder: KeyRecorder, **overrides: Any) -> Iterator[str]:
         yield f"{base}/mcp"
 
 
-@asynccontextmanager
-async def connect(url: str, mode: str, headers: dict[str, str] | None = None) -> AsyncIterator[GuardedClient]:
-    """The SDK's Streamable HTTP client, sending `headers` with every request."""
-    timeout = httpx2.Timeout(30, read=120)
-    async with (
-        httpx2.AsyncClient(headers=headers or {}, timeout=timeout) as http,
-        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
-    ):
-        yield GuardedClient(client)
-
-
 def _errors(group: BaseException) -> list[BaseException]:
     if isinstance(group, BaseExceptionGroup):
         return [leaf for inner in group.exceptions for leaf in _errors(inner)]
     return [group]
-
-
-async def _run_example(client: GuardedClient) -> tuple[dict[str, Any], list[float]]:
-    """Start the example workflow and wait for it: the report, and the progress values received by then."""
-    started = await client.call_tool("execute_workflow", {"workflow_id": EXAMPLE_ID, "params": {"param1": "a"}})
-    run = started.structured_content or {}
-    progress = ProgressLog()
-    done = await client.call_tool(
-        "wait_for_run", {"run_id": run["id"], "timeout_seconds": 10}, progress_callback=progress
-    )
-    return done.structured_content or {}, progress.values
 
 
 # ---- tools, progress, cancellation ----------------------------------------------------------------------------
@@ -102,7 +79,7 @@ async def test_tools_and_progress_over_http(recorder: KeyRecorder, mode: str) ->
         async with connect(url, mode) as client:
             tools = await client.list_tools()
             assert sorted(tool.name for tool in tools.tools) == TOOLS
-            report, seen = await _run_example(client)
+            report, seen = await run_example(client)
             fetched = await client.call_tool("get_run", {"run_id": report["id"]})
     assert report["status"] == "completed" and report["timed_out"] is False
     assert report["result"] == {"key1": "a", "key2": None}
@@ -250,7 +227,7 @@ async def test_caller_keys(recorder: KeyRecorder, mode: str) -> None:
 
         async def with_own_key() -> None:
             async with connect(url, mode, {CALLER_KEY_HEADER: API_KEY}) as client:
-                results["own"] = await _run_example(client)
+                results["own"] = await run_example(client)
 
         async def without_key() -> None:
             async with connect(url, mode) as client:
@@ -370,7 +347,7 @@ async def test_instances_behind_round_robin(recorder: KeyRecorder, mode: str) ->
             httpx2.AsyncClient(transport=balancer, timeout=httpx2.Timeout(30, read=120)) as http,
             Client(streamable_http_client(f"{first}/mcp", http_client=http), mode=mode) as client,
         ):
-            report, _ = await _run_example(GuardedClient(client))
+            report, _ = await run_example(GuardedClient(client))
     assert report["status"] == "completed"
     assert set(balancer.sent) == set(ports) and len(balancer.sent) >= 2
 
@@ -388,7 +365,7 @@ def test_cli_serves_http_with_token(sandbox_server: tuple[str, SandboxState]) ->
             statuses = []
             for mode in ERAS:
                 async with connect(f"{spawned.url}/mcp", mode, {"authorization": f"Bearer {TOKEN}"}) as client:
-                    report, seen = await _run_example(client)
+                    report, seen = await run_example(client)
                     assert seen
                     statuses.append(report["status"])
             async with httpx2.AsyncClient() as http:

@@ -20,10 +20,19 @@ import jwt
 import pytest
 from starlette.applications import Starlette
 
-from tests.conftest import ERAS, EXAMPLE_ID, data_of, free_port, make_settings, server_env, text_of
+from tests.helpers import (
+    ERAS,
+    EXAMPLE_ID,
+    INITIALIZE,
+    LEGACY_HEADERS,
+    data_of,
+    free_port,
+    make_settings,
+    server_env,
+    text_of,
+)
 from tests.identity import Provider, oidc_provider, sign, signing_key
-from tests.servers import KeyRecorder, app_in_thread, http_subprocess
-from tests.test_http import INITIALIZE, LEGACY_HEADERS, _run_example, connect
+from tests.servers import KeyRecorder, app_in_thread, connect, http_subprocess, run_example
 from wave_mcp.errors import ConfigError
 from wave_mcp.grant import SCOPE_READ, SCOPE_RUN
 from wave_mcp.http import create_http_app
@@ -290,7 +299,7 @@ async def test_valid_token_runs_a_workflow(provider: Provider, recorder: KeyReco
         token = provider.token("wave-runner", served.url)
         async with connect(served.url, mode, bearer(token)) as client:
             tools = await client.list_tools()
-            report, seen = await _run_example(client)
+            report, seen = await run_example(client)
     assert "execute_workflow" in [tool.name for tool in tools.tools]
     assert report["status"] == "completed" and seen
     assert served.fetches.paths.count("/jwks") == 1
@@ -410,7 +419,7 @@ def test_cli_logs_the_subject_never_the_token(provider: Provider, sandbox_server
 
         async def scenario() -> tuple[str, int]:
             async with connect(url, "auto", bearer(token)) as client:
-                report, _ = await _run_example(client)
+                report, _ = await run_example(client)
             async with httpx2.AsyncClient() as http:
                 refused = await http.post(url, json=INITIALIZE, headers={**LEGACY_HEADERS, **bearer(forged)})
             return report["status"], refused.status_code
@@ -453,13 +462,13 @@ async def test_grant_applies_to_typed_tools_and_resources(transport: httpx2.ASGI
 async def test_caller_keys_work_under_oauth(provider: Provider, recorder: KeyRecorder) -> None:
     """With callers' keys on and no server key, a caller sends both its token and its own Wave key; the key is
     the one the API gets."""
-    from tests.conftest import API_KEY
+    from tests.helpers import API_KEY
     from wave_mcp.caller import CALLER_KEY_HEADER
 
     with serve(provider, recorder, api_key=None, mcp_http_caller_keys=True) as served:
         headers = {**bearer(provider.token("wave-runner", served.url)), CALLER_KEY_HEADER: API_KEY}
         async with connect(served.url, "auto", headers) as client:
-            report, _ = await _run_example(client)
+            report, _ = await run_example(client)
     assert report["status"] == "completed"
     assert recorder.keys_for("/workflows") == {API_KEY}
 
