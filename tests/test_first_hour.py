@@ -33,6 +33,7 @@ from tests.helpers import (
 )
 from tests.servers import http_subprocess
 from wave_mcp.demo import RunClock, progress_fields
+from wave_mcp.listen import bind
 from wave_mcp.sandbox import SandboxState
 
 SOURCE = re.compile(r"\((default|flag|environment|\.env|--sandbox)\)$")
@@ -250,3 +251,13 @@ def test_an_example_run_by_an_interpreter_without_its_framework_says_which_to_us
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr
     assert ".venv/bin/python" in lines[0] and "requirements.lock" in lines[0]
+
+
+def test_the_listening_socket_says_tcp_so_answers_are_not_held_by_nagle() -> None:
+    """`bind` names the protocol, as uvicorn's own binding does: asyncio then sets TCP_NODELAY on each accepted
+    connection (it skips sockets whose protocol is 0), and small answers are not held ~40 ms for a delayed ACK."""
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
