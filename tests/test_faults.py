@@ -21,7 +21,7 @@ from mcp import Client
 from mcp.types import CallToolResult
 
 from tests.conftest import ERAS, EXAMPLE_ID, GuardedClient, make_settings, text_of
-from wave_mcp.client import DEADLINE_GRACE
+from wave_mcp.client import BACKSTOP_GRACE
 from wave_mcp.sandbox import FAULT_KINDS, FAULTS_AFTER_RUN_CREATED, Fault, SandboxState, SandboxTransport
 from wave_mcp.server import build_server
 
@@ -34,8 +34,8 @@ RESULT = {"key1": "value 1", "key2": "value 2"}
 CALL_TIMEOUT = 1.0
 """WAVE_REQUEST_TIMEOUT in this suite: the deadline of a single execute or get_run call."""
 SCHEDULING_SLACK = 2.0
-"""Allowance for a loaded machine on top of the contract (deadline + 2 x DEADLINE_GRACE); not a speed target."""
-LATEST_END = CALL_TIMEOUT + 2 * DEADLINE_GRACE + SCHEDULING_SLACK
+"""Allowance for a loaded machine on top of the contract (deadline + BACKSTOP_GRACE); not a speed target."""
+LATEST_END = CALL_TIMEOUT + BACKSTOP_GRACE + SCHEDULING_SLACK
 
 AMBIGUOUS = "may or may not have started"
 NOT_TWICE = "Do not start it again blindly"
@@ -217,7 +217,7 @@ async def test_wait_for_run_fault_once(kind: str, client: GuardedClient, sandbox
         assert report["result"] == RESULT and report["timed_out"] is False
     else:
         assert result.is_error and expected in text_of(result), text_of(result)
-    assert elapsed < budget + 2 * DEADLINE_GRACE + SCHEDULING_SLACK
+    assert elapsed < budget + BACKSTOP_GRACE + SCHEDULING_SLACK
     assert sandbox.count("POST") == 1
     await still_serving(client, run_id)
 
@@ -231,7 +231,7 @@ async def test_wait_against_a_hung_api_ends_by_its_deadline(client: GuardedClien
     report = result.structured_content or {}
     assert not result.is_error and report["timed_out"] is True and report["status"] == "running", text_of(result)
     assert "Call wait_for_run with run_id" in text_of(result)
-    assert budget <= elapsed < budget + 2 * DEADLINE_GRACE + SCHEDULING_SLACK
+    assert budget <= elapsed < budget + BACKSTOP_GRACE + SCHEDULING_SLACK
     sandbox.faults.clear()
 
 
@@ -240,7 +240,7 @@ async def test_wait_on_a_never_seen_run_under_a_hung_api(client: GuardedClient, 
     budget = 2.0
     result, elapsed = await timed(client, "wait_for_run", {"run_id": "some-run", "timeout_seconds": budget})
     assert result.is_error and "did not answer GET /runs/some-run in time" in text_of(result), text_of(result)
-    assert elapsed < budget + 2 * DEADLINE_GRACE + SCHEDULING_SLACK
+    assert elapsed < budget + BACKSTOP_GRACE + SCHEDULING_SLACK
     sandbox.faults.clear()
     await still_serving(client)
 
@@ -349,7 +349,7 @@ async def test_the_deadline_holds_even_when_the_transport_has_no_timeouts(era: s
         state.faults.append(Fault("hang", "execute"))
         result, elapsed = await timed(client, "execute_workflow", {"workflow_id": EXAMPLE_ID, "params": PARAMS})
         assert result.is_error and AMBIGUOUS in text_of(result) and "no answer came in time" in text_of(result)
-        assert CALL_TIMEOUT + DEADLINE_GRACE <= elapsed < LATEST_END
+        assert CALL_TIMEOUT + BACKSTOP_GRACE <= elapsed < LATEST_END
         run_id = next(iter(state.runs))
         state.faults.append(Fault("hang", "get"))
         result, elapsed = await timed(client, "get_run", {"run_id": run_id})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Any
 from urllib.parse import quote
@@ -14,15 +15,19 @@ __all__ = [
     "ERROR_BODY_BYTES",
     "EXCERPT_CHARS",
     "KEY_CHARS",
+    "MAX_ANSWER_DEPTH",
     "MAX_DEPTH",
     "MAX_ID_LENGTH",
     "MAX_PARAMS_BYTES",
     "MAX_PARAMS_DEPTH",
     "NAME_CHARS",
+    "REPLACEMENT",
     "SCALAR_CHARS",
     "SMALL_FIELD_CHARS",
     "check_id",
+    "encodable",
     "encode_params",
+    "has_surrogates",
     "too_deep",
 ]
 
@@ -48,6 +53,13 @@ DESCRIPTION_CHARS = 1_000
 """Longest workflow description in a listing."""
 MAX_DEPTH = 100
 """Values nested deeper than this are sent as JSON text, not as structure (serialisers stop at about 250 levels)."""
+MAX_ANSWER_DEPTH = 500
+"""An API answer nested deeper than this is refused as unreadable: every walk and serialiser stays far from Python's
+recursion limit (about 1,000 frames) and the C stack."""
+REPLACEMENT = "\ufffd"
+"""What a lone UTF-16 surrogate in the API's text becomes: U+FFFD, the replacement character."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
@@ -81,6 +93,16 @@ def encode_params(params: dict[str, Any]) -> bytes:
             f"params is {len(body):,} bytes as JSON; at most {MAX_PARAMS_BYTES:,} bytes can be sent."
         )
     return body
+
+
+def has_surrogates(text: str) -> bool:
+    """True when `text` holds a lone UTF-16 surrogate (half of a pair), which no UTF-8 encoder accepts."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def encodable(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, so that it can be written as UTF-8 anywhere."""
+    return _SURROGATE.sub(REPLACEMENT, text) if has_surrogates(text) else text
 
 
 def too_deep(value: Any, limit: int) -> bool:

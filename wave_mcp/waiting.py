@@ -19,8 +19,9 @@ from wave_mcp.models import Run, parse_timestamp
 
 __all__ = ["POLL_GRACE", "PollSchedule", "Seen", "WaitOutcome", "run_age", "wait_for_run"]
 
-POLL_GRACE = 1.0
-"""A poll that starts just before the deadline may take this long past it, and no longer."""
+POLL_GRACE = 0.75
+"""A poll that starts just before the deadline may take this long past it, and no longer (the client's own backstop
+ends its requests sooner: see BACKSTOP_GRACE in client.py)."""
 
 MAX_TRUSTED_AGE = 86_400.0
 """A run's age from its start time is trusted up to a day; beyond that the clocks probably disagree."""
