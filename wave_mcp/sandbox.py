@@ -2,7 +2,8 @@
 
 It writes its JSON by hand in the API's own shapes (camelCase, nine fractional digits in timestamps) so that it
 checks `models` instead of mirroring them. Routes: `GET /workflows`, `POST /workflows/{id}/execute`,
-`GET /runs/{id}`; test hooks under `/_sandbox/` (request log, faults). Every request needs `x-api-key`.
+`GET /runs/{id}`; test hooks under `/_sandbox/` (request log, faults, extra attributes in every run answer). Every
+request needs `x-api-key`.
 
 In process, serve it through `SandboxTransport`, which fails the way a network does (resets and timeouts become
 httpx2 transport errors); over a socket (uvicorn), an injected reset really drops the connection mid-answer.
@@ -219,6 +220,8 @@ class SandboxState:
     runs: dict[str, SandboxRun] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Attributes put into every run answer as they are (any JSON, lone surrogates included): a test hook."""
 
     def take_fault(self, route: str) -> Fault | None:
         """The next fault for `route`, counting it down."""
@@ -259,7 +262,14 @@ def _run_json(state: SandboxState, run: SandboxRun) -> dict[str, Any]:
         status, result = run.workflow.outcome(run.params)
         body["status"] = status
         body["result"] = result
-    return body
+    return body | state.extra
+
+
+def _run_response(state: SandboxState, run: SandboxRun) -> Response:
+    """A run's answer; with `extra` attributes as ASCII JSON, where a lone surrogate travels as its escape."""
+    if not state.extra:
+        return JSONResponse(_run_json(state, run))
+    return Response(json.dumps(_run_json(state, run)).encode(), media_type="application/json")
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -418,7 +428,7 @@ async def _answer(state: SandboxState, request: Request, route: str, parts: list
         return JSONResponse([_workflow_json(w) for w in DEMO_WORKFLOWS.values()])
     if route == "get":
         run = state.runs.get(parts[1])
-        return JSONResponse(_run_json(state, run)) if run else _error(404, f"Run {parts[1]} not found")
+        return _run_response(state, run) if run else _error(404, f"Run {parts[1]} not found")
     return await _execute(state, request, parts[1])
 
 
@@ -445,11 +455,11 @@ async def _execute(state: SandboxState, request: Request, workflow_id: str) -> R
         seconds=workflow.seconds(params),
     )
     state.runs[run.id] = run
-    return JSONResponse(_run_json(state, run))
+    return _run_response(state, run)
 
 
 async def _admin(state: SandboxState, request: Request, parts: list[str]) -> Response:
-    """The test hooks under `/_sandbox/`: the request log, fault injection and a reset."""
+    """The test hooks under `/_sandbox/`: the request log, fault injection, extra attributes and a reset."""
     if parts == ["requests"] and request.method == "GET":
         return JSONResponse([{"method": m, "path": p} for m, p in state.requests])
     if parts == ["faults"] and request.method == "POST":
@@ -467,9 +477,16 @@ async def _admin(state: SandboxState, request: Request, parts: list[str]) -> Res
             )
         )
         return JSONResponse({"faults": len(state.faults)})
+    if parts == ["extra"] and request.method == "POST":
+        extra = await request.json()
+        if not isinstance(extra, dict):
+            return _error(400, "extra must be a JSON object of attributes")
+        state.extra = extra
+        return JSONResponse({"extra": len(extra)})
     if parts == ["reset"] and request.method == "POST":
         state.requests.clear()
         state.faults.clear()
+        state.extra = {}
         return JSONResponse({"ok": True})
     return _error(404, "Not found")
 
