@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import httpx2
 import pytest
 import uvicorn
@@ -34,7 +36,6 @@ from tests.conftest import (
     server_env,
     text_of,
 )
-from wave_mcp import client as client_module
 from wave_mcp.client import PARSE_IN_THREAD_BYTES
 from wave_mcp.http import MAX_BODY_BYTES, GuardedH11Protocol, create_http_app
 from wave_mcp.limits import REPLACEMENT, has_surrogates
@@ -169,13 +170,13 @@ async def test_a_large_answer_is_parsed_off_the_loop(
 ) -> None:
     """Many tiny objects (2 MB): parsed in a worker thread, paged to the model; small answers stay on the loop."""
     threads: list[int] = []
-    real = client_module.anyio.to_thread.run_sync
+    real = anyio.to_thread.run_sync
 
     async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
         threads.append(len(args[0]) if args and isinstance(args[0], bytes) else 0)
         return await real(fn, *args, **kwargs)
 
-    monkeypatch.setattr(client_module.anyio.to_thread, "run_sync", counted)
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
     server = build_server(make_settings(), transport=SandboxTransport(app=sandbox_app))
     async with Client(server, mode="auto") as session:
         client = GuardedClient(session)
