@@ -28,7 +28,7 @@ from wave_mcp.errors import (
 )
 from wave_mcp.models import Run
 from wave_mcp.sandbox import wave_timestamp
-from wave_mcp.waiting import PollSchedule, Seen, WaitOutcome, wait_for_run
+from wave_mcp.waiting import NEAR_DEADLINE, PollSchedule, Seen, WaitOutcome, wait_for_run
 
 pytestmark = pytest.mark.anyio
 
@@ -479,3 +479,28 @@ async def test_repeated_waits_keep_following_the_run_s_age(length: float) -> Non
     assert requests <= 15 + length / CAP + calls, (requests, calls)
     requests, calls = await chained_waits(length, remembered=False)
     assert requests <= 15 + length / CAP + 2 * calls, (requests, calls)
+
+
+# ---- under load ------------------------------------------------------------------------------------------------
+
+
+async def test_the_schedule_stretches_to_the_load_floor() -> None:
+    """With a floor of 4 s (many waits at once), no pause is shorter: a 9 s wait reads at 0, 4 and 8 s."""
+    time = FakeTime()
+    api = FakeAPI(time)
+    outcome = await wait(api, budget=9, floor=lambda: 4.0)
+    assert [at - 1000.0 for at, _ in api.calls] == [0.0, 4.0, 8.0]
+    assert outcome.timed_out and outcome.polls == 3
+
+
+async def test_a_busy_wait_near_its_deadline_answers_instead_of_reading() -> None:
+    """Busy (the floor above the shortest pause): no read in the last NEAR_DEADLINE; idle: one more at the deadline."""
+    for floor, reads in [(5.0, [0.0, 5.0]), (0.0, [0.0, 5.0, 10.0])]:
+        time = FakeTime()
+        api = FakeAPI(time)
+        schedule = PollSchedule(min_interval=5.0, max_interval=5.0, jitter=0.0)
+        outcome = await wait(api, budget=10, schedule=schedule, floor=lambda floor=floor: floor)
+        assert [at - 1000.0 for at, _ in api.calls] == reads
+        assert outcome.timed_out and outcome.elapsed == pytest.approx(10.0)
+        assert outcome.run.other["read_at"] == api.calls[-1][0]
+    assert NEAR_DEADLINE < 1.0

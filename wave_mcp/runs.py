@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -35,6 +36,9 @@ __all__ = ["REMEMBERED_RUNS", "RunService"]
 
 REMEMBERED_RUNS = 2048
 """How many runs the service remembers (their workflow, and how they were last seen while running)."""
+POLLS_PER_SECOND = 100.0
+"""The polls per second all waits together aim to stay under: with many waits, each one's pause stretches to at least
+(waits / this), jittered, so the event loop keeps time (bench/capacity.py: a poll costs about 1-2 ms of CPU)."""
 
 Report = TypeVar("Report", bound=BaseModel)
 
@@ -75,6 +79,7 @@ class RunService:
         self._sleep = sleep
         self._workflows: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
         self._seen: OrderedDict[tuple[bytes, str], Seen] = OrderedDict()
+        self._waits = 0
 
     @classmethod
     @asynccontextmanager
@@ -197,17 +202,26 @@ class RunService:
             if on_progress is not None:
                 await on_progress(value, total, self._secrets.text(f"{prefix}: {message}"))
 
-        outcome = await wait_for_run(
-            lambda deadline: self._read(run_id, deadline),
-            budget=seconds,
-            schedule=self._schedule,
-            since=since,
-            on_progress=progress,
-            clock=self._clock,
-            sleep=self._sleep,
-        )
+        self._waits += 1
+        try:
+            outcome = await wait_for_run(
+                lambda deadline: self._read(run_id, deadline),
+                budget=seconds,
+                schedule=self._schedule,
+                since=since,
+                on_progress=progress,
+                clock=self._clock,
+                sleep=self._sleep,
+                floor=self._load_floor,
+            )
+        finally:
+            self._waits -= 1
         self._note(Seen(run=outcome.run, at=self._clock(), age=outcome.age))
         return await self._report(lambda: wait_report(outcome, max_chars=self._max_chars), outcome.run)
+
+    def _load_floor(self) -> float:
+        """The shortest pause between two polls of one wait that keeps all waits under POLLS_PER_SECOND."""
+        return self._waits / POLLS_PER_SECOND * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not a secret
 
     async def _report(self, build: Callable[[], Report], run: Run) -> Report:
         """`build()`, masked; in a worker thread when the run's result is large, so the event loop keeps serving."""

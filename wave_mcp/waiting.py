@@ -17,11 +17,16 @@ import anyio
 from wave_mcp.errors import RateLimitedError, WaveError, WaveTimeoutError
 from wave_mcp.models import Run, parse_timestamp
 
-__all__ = ["POLL_GRACE", "PollSchedule", "Seen", "WaitOutcome", "run_age", "wait_for_run"]
+__all__ = ["NEAR_DEADLINE", "POLL_GRACE", "PollSchedule", "Seen", "WaitOutcome", "run_age", "wait_for_run"]
 
 POLL_GRACE = 0.75
 """A poll that starts just before the deadline may take this long past it, and no longer (the client's own backstop
 ends its requests sooner: see BACKSTOP_GRACE in client.py)."""
+
+NEAR_DEADLINE = 0.25
+"""On a busy server (its load stretches the schedule past its shortest pause), a wait that has seen its run and has
+less time than this left answers instead of starting another read, which would end late. An idle server reads once
+more at the deadline, for the freshest status."""
 
 MAX_TRUSTED_AGE = 86_400.0
 """A run's age from its start time is trusted up to a day; beyond that the clocks probably disagree."""
@@ -110,6 +115,7 @@ async def wait_for_run(
     on_progress: OnProgress | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    floor: Callable[[], float] | None = None,
 ) -> WaitOutcome:
     """Poll until the run's status is not `running` or `budget` seconds pass; never sleep past the deadline.
 
@@ -117,6 +123,7 @@ async def wait_for_run(
     `since` (the run as read moments ago: just started, or read by an earlier call) the wait goes on at that run's
     pace: its first poll comes one interval after that read, and its age counts on from there.
     Transient read failures are retried until the deadline; if the run was never seen, the last one is raised.
+    `floor()`, if given, is the shortest pause the server's load allows now: the schedule stretches under load.
     """
     start = clock()
     deadline = start + budget
@@ -133,6 +140,8 @@ async def wait_for_run(
             if remaining <= 0:
                 break
             await sleep(min(pause, remaining))
+        if run is not None and deadline - clock() < NEAR_DEADLINE and _busy(schedule, floor):
+            break
         polls += 1
         answer = await _poll(get_run, deadline, clock)
         if answer is None:
@@ -150,7 +159,7 @@ async def wait_for_run(
         await report(f"{state} for {age:.0f} s, poll {polls}")
         if clock() >= deadline:
             break
-        pause = schedule.interval(age)
+        pause = max(schedule.interval(age), floor() if floor is not None else 0.0)
         if isinstance(last_error, RateLimitedError) and last_error.retry_after is not None:
             pause = max(pause, last_error.retry_after)
 
@@ -160,6 +169,11 @@ async def wait_for_run(
         )
     elapsed = clock() - start
     return WaitOutcome(run=run, timed_out=True, elapsed=elapsed, polls=polls, age=(age_at_start or 0.0) + elapsed)
+
+
+def _busy(schedule: PollSchedule, floor: Callable[[], float] | None) -> bool:
+    """True when the server's load stretches the schedule past its shortest pause."""
+    return floor is not None and floor() >= schedule.min_interval
 
 
 async def _poll(get_run: GetRun, deadline: float, clock: Callable[[], float]) -> Run | WaveError | None:
