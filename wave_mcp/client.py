@@ -67,7 +67,7 @@ READ_ATTEMPTS = 4
 WAIT_INITIAL = 0.25
 WAIT_MAX = 3.0
 WAIT_JITTER = 0.5
-POOL_LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
+POOL_LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=32)
 """Connections to the API. Keeping more alive costs CPU: httpcore probes every idle connection whenever a request
 starts or ends (with 100 kept alive, a poll cost ~30 % more CPU at 1,000 concurrent waits, see bench/scale.py)."""
 DEADLINE_GRACE = 0.25

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -38,7 +37,7 @@ REMEMBERED_RUNS = 2048
 """How many runs the service remembers (their workflow, and how they were last seen while running)."""
 POLLS_PER_SECOND = 100.0
 """The polls per second all waits together aim to stay under: with many waits, each one's pause stretches to at least
-(waits / this), jittered, so the event loop keeps time (bench/capacity.py: a poll costs about 1-2 ms of CPU)."""
+about (waits / this), so the event loop keeps time (bench/capacity.py: a poll costs about 1-3 ms of CPU)."""
 
 Report = TypeVar("Report", bound=BaseModel)
 
@@ -221,7 +220,7 @@ class RunService:
 
     def _load_floor(self) -> float:
         """The shortest pause between two polls of one wait that keeps all waits under POLLS_PER_SECOND."""
-        return self._waits / POLLS_PER_SECOND * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not a secret
+        return self._waits / POLLS_PER_SECOND  # each wait jitters it its own way
 
     async def _report(self, build: Callable[[], Report], run: Run) -> Report:
         """`build()`, masked; in a worker thread when the run's result is large, so the event loop keeps serving."""

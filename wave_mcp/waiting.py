@@ -130,17 +130,22 @@ async def wait_for_run(
     run = since.run if since is not None else None
     age_at_start = since.age_at(start) if since is not None else None
     pause = max(0.0, schedule.interval(since.age) - (start - since.at)) if since is not None else 0.0
-    polls = 0
+    share = 0.75 + 0.5 * random.random()  # noqa: S311 - this wait's jitter of the load floor, not a secret
+
+    def load() -> float:
+        return floor() * share if floor is not None else 0.0
+
+    if since is None and load() >= schedule.min_interval:  # busy: spread the first reads of waits arriving at once
+        pause = random.random() * min(load(), budget) / 2  # noqa: S311 - jitter
+    mark, polls = start, 0
     last_error: WaveError | None = None
     report = _Progress(on_progress, budget=budget, clock=clock)
 
     while True:
-        if pause > 0:
-            remaining = deadline - clock()
-            if remaining <= 0:
-                break
-            await sleep(min(pause, remaining))
-        if run is not None and deadline - clock() < NEAR_DEADLINE and _busy(schedule, floor):
+        stretch = load if polls or since is not None else _unloaded  # the spread first read is not held back
+        if pause > 0 and not await _rest(mark, pause, stretch, deadline, clock, sleep):
+            break
+        if run is not None and deadline - clock() < NEAR_DEADLINE and load() >= schedule.min_interval:
             break
         polls += 1
         answer = await _poll(get_run, deadline, clock)
@@ -159,7 +164,7 @@ async def wait_for_run(
         await report(f"{state} for {age:.0f} s, poll {polls}")
         if clock() >= deadline:
             break
-        pause = max(schedule.interval(age), floor() if floor is not None else 0.0)
+        mark, pause = clock(), schedule.interval(age)
         if isinstance(last_error, RateLimitedError) and last_error.retry_after is not None:
             pause = max(pause, last_error.retry_after)
 
@@ -171,9 +176,30 @@ async def wait_for_run(
     return WaitOutcome(run=run, timed_out=True, elapsed=elapsed, polls=polls, age=(age_at_start or 0.0) + elapsed)
 
 
-def _busy(schedule: PollSchedule, floor: Callable[[], float] | None) -> bool:
-    """True when the server's load stretches the schedule past its shortest pause."""
-    return floor is not None and floor() >= schedule.min_interval
+def _unloaded() -> float:
+    return 0.0
+
+
+async def _rest(
+    mark: float,
+    pause: float,
+    load: Callable[[], float],
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+) -> bool:
+    """Sleep until `pause` after `mark`, or longer while the load floor (which may grow meanwhile) asks for it, but
+    never past the deadline. False when the deadline had already come; True when a read may follow."""
+    while True:
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return False
+        wait = min(mark + max(pause, load()) - clock(), remaining)
+        if wait <= 0:
+            return True
+        await sleep(wait)
+        if clock() >= deadline:
+            return True
 
 
 async def _poll(get_run: GetRun, deadline: float, clock: Callable[[], float]) -> Run | WaveError | None:
