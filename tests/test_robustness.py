@@ -23,7 +23,10 @@ import anyio.to_thread
 import httpx2
 import pytest
 import uvicorn
-from mcp import Client
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mcp import Client, MCPError
 
 from tests.conftest import (
     API_KEY,
@@ -40,7 +43,7 @@ from wave_mcp.client import PARSE_IN_THREAD_BYTES
 from wave_mcp.http import MAX_BODY_BYTES, GuardedH11Protocol, create_http_app
 from wave_mcp.limits import REPLACEMENT, has_surrogates
 from wave_mcp.runs import RunService
-from wave_mcp.sandbox import DEEP_LEVELS, Fault, SandboxState, SandboxTransport
+from wave_mcp.sandbox import DEEP_LEVELS, Fault, SandboxState, SandboxTransport, create_app
 from wave_mcp.server import build_server
 from wave_mcp.stdio import MAX_LINE_BYTES
 
@@ -404,3 +407,81 @@ async def test_a_lone_surrogate_over_http_is_answered(sandbox_app: Any) -> None:
         async with Client(f"{url}/mcp", mode="auto") as session:
             await still_serving(GuardedClient(session))
     assert API_KEY not in answer.text
+
+
+# ---- 7. property tests: arbitrary answers ----------------------------------------------------------------------
+
+surrogates = st.text(st.characters(categories=["Cs"]), min_size=1, max_size=3)
+texts = st.one_of(st.text(max_size=20), surrogates, st.tuples(st.text(max_size=5), surrogates).map("".join))
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), texts)
+values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(texts, children, max_size=4),
+    max_leaves=20,
+)
+deep_values = st.integers(0, 700).map(lambda depth: json.loads("[" * depth + '"bottom"' + "]" * depth))
+answers = st.fixed_dictionaries(
+    {
+        "result": st.one_of(values, deep_values),
+        "workflow": st.fixed_dictionaries({"id": texts, "name": texts}),
+        "status": st.sampled_from(["running", "completed", "failed", "\ud83d"]),
+    },
+    optional={"note": values, "deep": deep_values, "startedAt": texts},
+)
+CALLS = ["get_run", "wait_for_run", "execute_workflow", "resource"]
+
+
+@contextmanager
+def property_harness() -> Iterator[tuple[BlockingPortal, GuardedClient, SandboxState]]:
+    app = create_app(api_key=API_KEY, time_scale=0.0)
+    server = build_server(make_settings(), transport=SandboxTransport(app=app))
+    with start_blocking_portal("asyncio") as portal, portal.wrap_async_context_manager(Client(server)) as client:
+        yield portal, GuardedClient(client), app.state.sandbox
+
+
+def one_call(portal: BlockingPortal, client: GuardedClient, sandbox: SandboxState, call: str, run_id: str) -> Any:
+    """The call, its answer, and the id of the run it concerns (a new one for execute_workflow)."""
+
+    async def bounded() -> Any:
+        with anyio.fail_after(30):
+            if call == "resource":
+                return await client.read_resource(f"wave://runs/{run_id}")
+            if call == "execute_workflow":
+                return await client.call_tool(call, {"workflow_id": EXAMPLE_ID, "wait_seconds": 0.2})
+            arguments = {"run_id": run_id} if call == "get_run" else {"run_id": run_id, "timeout_seconds": 0.2}
+            return await client.call_tool(call, arguments)
+
+    return portal.call(bounded)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(answer=answers, call=st.sampled_from(CALLS))
+def test_any_answer_of_the_api_gets_an_answer(answer: dict[str, Any], call: str) -> None:
+    """Whatever JSON the API answers with (lone surrogates, deep nesting, odd statuses), each of get_run,
+    wait_for_run, execute_workflow and the run resource answers (a result or a clear error), in valid UTF-8, names
+    the run where it exists, and the server serves on."""
+    with property_harness() as (portal, client, sandbox):
+        run_id = data_of(portal.call(client.call_tool, "execute_workflow", {"workflow_id": EXAMPLE_ID}))["id"]
+        sandbox.extra = answer
+        failure = ""
+        try:
+            result = one_call(portal, client, sandbox, call, run_id)
+        except MCPError as exc:  # a resource read that fails is an MCP error: it must say why
+            failure = str(exc) or type(exc).__name__
+        if failure:
+            assert call == "resource" and len(failure) > 30, failure
+        else:
+            result.model_dump_json().encode()
+            assert not has_surrogates(json.dumps(result.model_dump(mode="json"), ensure_ascii=False))
+            if call != "resource":
+                assert "Traceback" not in text_of(result)
+                if result.is_error:
+                    assert len(text_of(result)) > 60, text_of(result)
+                else:
+                    shown = data_of(result)["id"]
+                    assert shown in sandbox.runs and (call == "execute_workflow" or shown == run_id)
+        sandbox.extra = {}
+        listing = portal.call(client.call_tool, "list_workflows", {})
+        assert not listing.is_error
+        if call == "execute_workflow":
+            assert len(sandbox.runs) == 2, "one POST per execute, whatever its answer"
