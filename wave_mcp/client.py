@@ -38,11 +38,9 @@ from wave_mcp.errors import (
 from wave_mcp.limits import (
     ERROR_BODY_BYTES,
     EXCERPT_CHARS,
-    MAX_ANSWER_DEPTH,
     check_id,
     encodable,
     encode_params,
-    too_deep,
 )
 from wave_mcp.models import Run, Workflow, parse_run, parse_workflows
 from wave_mcp.redact import Secrets, map_json, redact_text
@@ -82,7 +80,7 @@ the HTTP client's connection pool costs CPU on every state change (see bench/cap
 PARSE_IN_THREAD_BYTES = 256 * 1024
 """Answers larger than this are parsed in a worker thread, with a Python hook per object so that the event loop gets
 the interpreter back every few milliseconds (a thread alone would not help: json.loads holds it throughout)."""
-NESTED_TOO_DEEP = f"nested too deep (more than {MAX_ANSWER_DEPTH} levels of lists and objects)"
+NESTED_TOO_DEEP = "nested too deep (more levels of lists and objects than Python's JSON parser accepts, about 900)"
 
 _AMBIGUOUS_STATUS = {502, 504}
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -462,8 +460,6 @@ class WaveClient:
         except (ValueError, UnicodeDecodeError):
             kind = "an HTML page" if b"<html" in content[:500].lower() else "something that is not JSON"
             return None, f"it sent {kind}"
-        if content.count(b"[") + content.count(b"{") > MAX_ANSWER_DEPTH and too_deep(data, MAX_ANSWER_DEPTH):
-            return None, NESTED_TOO_DEEP
         secrets = self._secrets.in_play()
         if b"\\u" in content or any(secret.encode() in content for secret in secrets):
             data = map_json(data, lambda text: redact_text(encodable(text), secrets))

@@ -15,7 +15,6 @@ __all__ = [
     "ERROR_BODY_BYTES",
     "EXCERPT_CHARS",
     "KEY_CHARS",
-    "MAX_ANSWER_DEPTH",
     "MAX_DEPTH",
     "MAX_ID_LENGTH",
     "MAX_PARAMS_BYTES",
@@ -53,9 +52,6 @@ DESCRIPTION_CHARS = 1_000
 """Longest workflow description in a listing."""
 MAX_DEPTH = 100
 """Values nested deeper than this are sent as JSON text, not as structure (serialisers stop at about 250 levels)."""
-MAX_ANSWER_DEPTH = 500
-"""An API answer nested deeper than this is refused as unreadable: every walk and serialiser stays far from Python's
-recursion limit (about 1,000 frames) and the C stack."""
 REPLACEMENT = "\ufffd"
 """What a lone UTF-16 surrogate in the API's text becomes: U+FFFD, the replacement character."""
 
@@ -106,14 +102,19 @@ def encodable(text: str) -> str:
 
 
 def too_deep(value: Any, limit: int) -> bool:
-    """True when `value` nests lists and objects more than `limit` levels deep (checked without recursion)."""
+    """True when `value` nests lists and objects more than `limit` levels deep (checked without recursion).
+
+    Wide lists and objects are scanned for containers at C speed (`map(type, ...)`) before any is visited.
+    """
     stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             return True
         children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        kinds = set(map(type, children))
+        if dict in kinds or list in kinds:
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
 
 

@@ -38,12 +38,42 @@ def _dumps(value: Any) -> str:
     """`value` as compact JSON, the same text however it is made.
 
     A large value is made in pieces, each one short call of the C encoder, so that a worker thread making it lets
-    the event loop run in between. Values come from answers at most MAX_ANSWER_DEPTH deep, far from the encoder's
-    recursion limit.
+    the event loop run in between. A value nested too deep for the C encoder's recursion (answers may be nested as
+    deep as the parser accepted, about 900 levels) is made by `_deep_dumps`, which keeps a stack of its own.
     """
-    if not isinstance(value, dict | list) or len(value) <= SLICE_WEIGHT // 10:
-        return _encode(value)
-    return "".join(_pieces(value))
+    try:
+        if not isinstance(value, dict | list) or len(value) <= SLICE_WEIGHT // 10:
+            return _encode(value)
+        return "".join(_pieces(value))
+    except RecursionError:
+        return "".join(_deep_dumps(value))
+
+
+def _deep_dumps(value: Any) -> Iterator[str]:
+    """Compact JSON of `value` without recursion, one scalar at a time (slow: only for values nested very deep)."""
+    todo: list[Any] = [(value,)]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            yield item
+            continue
+        (node,) = item
+        if isinstance(node, dict) and node and all(isinstance(key, str) for key in node):
+            todo.append("}")
+            entries = list(node.items())
+            for index in range(len(entries) - 1, -1, -1):
+                todo.append((entries[index][1],))
+                todo.append(("," if index else "") + _encode(entries[index][0]) + ":")
+            todo.append("{")
+        elif isinstance(node, list) and node:
+            todo.append("]")
+            for index in range(len(node) - 1, -1, -1):
+                todo.append((node[index],))
+                if index:
+                    todo.append(",")
+            todo.append("[")
+        else:
+            yield _encode(node)
 
 
 LARGE_ENTRIES = 1_000

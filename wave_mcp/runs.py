@@ -224,7 +224,7 @@ class RunService:
 
     async def _report(self, build: Callable[[], Report], run: Run) -> Report:
         """`build()`, masked; in a worker thread when the run's result is large, so the event loop keeps serving."""
-        if is_large(run.result):
+        if is_large(run.result) or is_large(run.other) or is_large(run.params):
             return await anyio.to_thread.run_sync(lambda: self._masked(build()))
         return self._masked(build())
 
