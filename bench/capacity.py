@@ -98,7 +98,7 @@ async def measure(
             await http.post("/_sandbox/reset")
             env = server_env(sandbox.url, **settings)
             if transport == "raw-stdio":
-                raw = await RawStdio.spawn([PYTHON, "-m", "wave_mcp"], env={**env, "PYTHONPATH": str(server_root)})
+                raw = await RawStdio.spawn([PYTHON, "-m", "wave_mcp"], env=env, cwd=server_root)
                 try:
                     result = await _raw_measured(raw, ids, seconds)
                 finally:

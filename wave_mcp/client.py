@@ -80,6 +80,8 @@ the HTTP client's connection pool costs CPU on every state change (see bench/cap
 PARSE_IN_THREAD_BYTES = 256 * 1024
 """Answers larger than this are parsed in a worker thread, with a Python hook per object so that the event loop gets
 the interpreter back every few milliseconds (a thread alone would not help: json.loads holds it throughout)."""
+YIELD_EVERY = 2_000
+"""A large answer's parse lets the event loop run after this many objects."""
 NESTED_TOO_DEEP = "nested too deep (more levels of lists and objects than Python's JSON parser accepts, about 900)"
 
 _AMBIGUOUS_STATUS = {502, 504}
@@ -452,9 +454,9 @@ class WaveClient:
         Strings are walked only when the raw bytes hold an escape (`\\u...`: a lone surrogate such as `"\\ud83d"`
         becomes U+FFFD) or a secret in play (an answer that echoes a key never passes it on, nor a cut of it).
         """
-        hook = _pairs if len(content) > PARSE_IN_THREAD_BYTES else None
+        hook = _same if len(content) > PARSE_IN_THREAD_BYTES else None
         try:
-            data = json.loads(content, object_pairs_hook=hook)
+            data = json.loads(content, object_hook=hook)
         except RecursionError:
             return None, NESTED_TOO_DEEP
         except (ValueError, UnicodeDecodeError):
@@ -479,7 +481,8 @@ class WaveClient:
     def _too_large(self, status: int, method: str, path: str) -> ResponseTooLargeError:
         return ResponseTooLargeError(
             f"The Wave API's answer to {method} {path} is larger than {self._max_response_bytes:,} bytes, so it was "
-            "not read. If the run's result really is that large, the operator can raise WAVE_MAX_RESPONSE_BYTES.",
+            "not read. If the run's result really is that large, the operator can raise WAVE_MAX_RESPONSE_BYTES (an "
+            "answer may take up to about 30 times its size in memory).",
             status_code=status,
             method=method,
             path=path,
@@ -510,10 +513,14 @@ def _as_is(data: Any) -> Any:
     return data
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """json.loads' hook for each object of a large answer: a dict as usual, built in Python code, where the
-    interpreter may switch threads (so a long parse in a worker thread cannot hold the event loop)."""
-    return dict(pairs)
+def _same(value: dict[str, Any], _count: list[int] = [0]) -> dict[str, Any]:  # noqa: B006 - a counter, on purpose
+    """json.loads' hook for each object of a large answer: the object as it is. Being Python code, it is where the
+    interpreter may switch threads; every YIELD_EVERY objects it offers the interpreter to the event loop outright
+    (on a busy machine, waiting for the switch interval alone left the loop waiting 100 ms and more)."""
+    _count[0] += 1
+    if _count[0] % YIELD_EVERY == 0:
+        time.sleep(0)
+    return value
 
 
 class LazyTransport(httpx2.AsyncBaseTransport):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -20,7 +21,16 @@ from wave_mcp.limits import (
 from wave_mcp.models import RUNNING, ResultPage, Run, RunReport, WaitReport, WorkflowInfo, WorkflowList, status_key
 from wave_mcp.waiting import WaitOutcome
 
-__all__ = ["bounded_listing", "is_large", "render_text", "resolve_pointer", "run_report", "summary_line", "wait_report"]
+__all__ = [
+    "bounded_listing",
+    "is_large",
+    "release",
+    "render_text",
+    "resolve_pointer",
+    "run_report",
+    "summary_line",
+    "wait_report",
+]
 
 LEFT_OUT_KEY = "…"
 """The key under which a bounded mapping says how many entries were left out."""
@@ -102,6 +112,29 @@ def is_large(value: Any) -> bool:
     return True
 
 
+RELEASE_SLICE = 5_000
+"""Entries freed at a time by `release`."""
+
+
+def release(value: Any) -> None:
+    """Empty `value`'s large lists and objects a slice at a time, so that freeing them never holds the interpreter
+    for long (freeing a million objects at once takes about 100 ms of C code). `value` must not be used after."""
+    todo = [value] if isinstance(value, dict | list) else []
+    while todo:
+        node = todo.pop()
+        children = node.values() if isinstance(node, dict) else node
+        todo.extend(islice((child for child in children if isinstance(child, dict | list) and child), 64))
+        if isinstance(node, list):
+            while node:
+                del node[-RELEASE_SLICE:]
+                time.sleep(0)
+        else:
+            while node:
+                for key in list(islice(node, RELEASE_SLICE)):
+                    del node[key]
+                time.sleep(0)
+
+
 def _pieces(value: Any) -> Iterator[str]:
     """The compact JSON of `value` in pieces (see `_dumps`), with a stack of its own instead of recursion."""
     todo: list[Any] = [(value, 0)]
@@ -146,6 +179,7 @@ def _slices(node: dict[str, Any] | list[Any]) -> Iterator[str]:
         text = _encode(dict(chunk) if isinstance(node, dict) else chunk)
         yield ("" if first else ",") + text[1:-1]
         first = False
+        time.sleep(0)  # let the event loop have the interpreter now (this runs in a worker thread)
     yield closing
 
 

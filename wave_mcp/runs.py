@@ -28,7 +28,7 @@ from wave_mcp.guard import Guard
 from wave_mcp.limits import encodable
 from wave_mcp.models import Run, RunReport, WaitReport, WorkflowList
 from wave_mcp.redact import Secrets
-from wave_mcp.reports import bounded_listing, is_large, run_report, wait_report
+from wave_mcp.reports import bounded_listing, is_large, release, run_report, wait_report
 from wave_mcp.waiting import OnProgress, PollSchedule, Seen, WaitOutcome, run_age, wait_for_run
 
 __all__ = ["REMEMBERED_RUNS", "RunService"]
@@ -223,10 +223,18 @@ class RunService:
         return self._waits / POLLS_PER_SECOND  # each wait jitters it its own way
 
     async def _report(self, build: Callable[[], Report], run: Run) -> Report:
-        """`build()`, masked; in a worker thread when the run's result is large, so the event loop keeps serving."""
-        if is_large(run.result) or is_large(run.other) or is_large(run.params):
-            return await anyio.to_thread.run_sync(lambda: self._masked(build()))
-        return self._masked(build())
+        """`build()`, masked; in a worker thread when the run is large, so the event loop keeps serving. A finished
+        run (which nothing remembers) is taken apart there too: freeing it at once would hold the loop."""
+        if not (is_large(run.result) or is_large(run.other) or is_large(run.params)):
+            return self._masked(build())
+
+        def off_the_loop() -> Report:
+            report = self._masked(build())
+            if not run.is_running:
+                release(run.result)
+            return report
+
+        return await anyio.to_thread.run_sync(off_the_loop)
 
     def _started_but_unfollowed(self, run: Run, exc: Exception, *, elapsed: float) -> WaitReport:
         """The report of a run started here whose wait failed: the run as started, and how to follow it.
