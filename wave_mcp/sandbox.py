@@ -321,11 +321,20 @@ class _TrickledResponse(Response):
         self.interval = interval
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        for index in range(len(self.body)):
-            await send({"type": "http.response.body", "body": self.body[index : index + 1], "more_body": True})
-            await anyio.sleep(self.interval)
-        await send({"type": "http.response.body", "body": b""})
+        async with anyio.create_task_group() as group:
+
+            async def until_gone() -> None:  # a client that gives up ends the trickle (and lets a server stop)
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(until_gone)
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            for index in range(len(self.body)):
+                await send({"type": "http.response.body", "body": self.body[index : index + 1], "more_body": True})
+                await anyio.sleep(self.interval)
+            await send({"type": "http.response.body", "body": b""})
+            group.cancel_scope.cancel()
 
 
 def _nested(levels: int) -> bytes:
