@@ -18,7 +18,7 @@ from pathlib import Path
 
 import anyio
 
-from bench import coldstart, overhead, scale, waits
+from bench import biganswer, capacity, coldstart, overhead, scale, trickle, waits
 from bench.common import ERAS, ROOT, Table
 
 Bench = Callable[[], Awaitable[list[Table]]]
@@ -32,12 +32,18 @@ def benches(quick: bool) -> dict[str, Bench]:
             "overhead": lambda: overhead.run(rounds=5, warmup=2),
             "waits": lambda: waits.run(scale=0.1, reps=1, real_reps=0, scaled_lengths=(3.0,)),
             "scale": lambda: scale.run(waits=20, seconds=0.5),
+            "capacity": lambda: capacity.run(waits=20, seconds=1.0),
+            "biganswer": lambda: biganswer.run(size=300_000),
+            "trickle": lambda: trickle.run(calls=1),
         }
     return {
         "coldstart": lambda: coldstart.run(runs=13),
         "overhead": lambda: overhead.run(rounds=300, warmup=30),
         "waits": lambda: waits.run(),
         "scale": lambda: scale.run(waits=1000),
+        "capacity": lambda: capacity.run(waits=1000),
+        "biganswer": lambda: biganswer.run(),
+        "trickle": lambda: trickle.run(),
     }
 
 

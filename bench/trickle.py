@@ -60,6 +60,10 @@ def table(rows: list[tuple[str, list[float]]]) -> Table:
     return out
 
 
+async def run(calls: int = 5) -> list[Table]:
+    return [table([("this checkout", await measure(calls))])]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.trickle", description=__doc__)
     parser.add_argument("--calls", type=int, default=5)
