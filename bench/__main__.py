@@ -19,7 +19,7 @@ from pathlib import Path
 
 import anyio
 
-from bench import coldstart, overhead, scale, tasks, waits
+from bench import biganswer, capacity, coldstart, overhead, scale, tasks, trickle, waits
 from bench.common import ERAS, ROOT, Table
 
 Bench = Callable[[], Awaitable[list[Table]]]
@@ -37,6 +37,9 @@ def benches(quick: bool) -> dict[str, Bench]:
             "overhead": lambda: overhead.run(rounds=5, warmup=2),
             "waits": lambda: waits.run(scale=0.1, reps=1, real_reps=0, scaled_lengths=(3.0,)),
             "scale": lambda: scale.run(waits=20, seconds=0.5),
+            "capacity": lambda: capacity.run(waits=20, seconds=1.0),
+            "biganswer": lambda: biganswer.run(size=300_000),
+            "trickle": lambda: trickle.run(calls=1),
             "tasks": lambda: tasks.run(reps=3, seconds=0.5, rounds=1),
         }
     return {
@@ -44,6 +47,9 @@ def benches(quick: bool) -> dict[str, Bench]:
         "overhead": lambda: overhead.run(rounds=300, warmup=30),
         "waits": lambda: waits.run(),
         "scale": lambda: scale.run(waits=1000),
+        "capacity": lambda: capacity.run(waits=1000),
+        "biganswer": lambda: biganswer.run(),
+        "trickle": lambda: trickle.run(),
         "tasks": lambda: tasks.run(),
     }
 

@@ -194,8 +194,8 @@ class RawStdio:
         self._next_id = 0
 
     @classmethod
-    async def spawn(cls, command: Sequence[str], env: dict[str, str] | None = None) -> RawStdio:
-        process = await anyio.open_process(list(command), env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
+    async def spawn(cls, command: Sequence[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> RawStdio:
+        process = await anyio.open_process(list(command), env=env, cwd=cwd, stderr=subprocess.DEVNULL)
         return cls(process)
 
     async def send(self, *messages: dict[str, Any]) -> None:

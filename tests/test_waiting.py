@@ -25,7 +25,7 @@ from wave_mcp.errors import (
     WaveTimeoutError,
 )
 from wave_mcp.models import Run
-from wave_mcp.waiting import PollSchedule, Seen, wait_for_run
+from wave_mcp.waiting import NEAR_DEADLINE, PollSchedule, Seen, wait_for_run
 
 pytestmark = pytest.mark.anyio
 
@@ -406,3 +406,44 @@ async def test_repeated_waits_keep_following_the_run_s_age(length: float) -> Non
     assert requests <= 15 + length / CAP + calls, (requests, calls)
     requests, calls = await chained_waits(length, remembered=False)
     assert requests <= 15 + length / CAP + 2 * calls, (requests, calls)
+
+
+# ---- under load ------------------------------------------------------------------------------------------------
+
+
+async def test_the_schedule_stretches_to_the_load_floor() -> None:
+    """With a floor of 4 s (many waits at once), no pause is much shorter (jitter: 0.75 to 1.25 of it), and the
+    first reads of waits arriving together are spread over the first half of the floor."""
+    for _ in range(20):
+        time = FakeClock()
+        api = FakeAPI(time)
+        outcome = await wait(api, budget=20, floor=lambda: 4.0)
+        reads = [at - 1000.0 for at, _ in api.calls]
+        assert 0.0 <= reads[0] <= 2.5
+        assert all(3.0 - 1e-9 <= later - earlier <= 5.0 + 1e-9 for earlier, later in itertools.pairwise(reads))
+        assert outcome.timed_out and outcome.polls == len(reads)
+
+
+async def test_the_floor_is_read_again_after_each_sleep() -> None:
+    """When more waits arrive during a pause, the pause grows before the next read."""
+    time = FakeClock()
+    api = FakeAPI(time)
+    outcome = await wait(api, budget=9, floor=lambda: 0.0 if time.now < 1000.4 else 6.4)
+    reads = [at - 1000.0 for at, _ in api.calls]
+    assert reads[0] == 0.0 and reads[1] >= 0.75 * 6.4, reads
+    assert outcome.timed_out
+
+
+async def test_a_busy_wait_near_its_deadline_answers_instead_of_reading() -> None:
+    """Busy (the floor above the shortest pause): no read in the last NEAR_DEADLINE; idle: one more at the deadline."""
+    schedule = PollSchedule(min_interval=5.0, max_interval=5.0, jitter=0.0)
+    time = FakeClock()
+    api = FakeAPI(time)
+    outcome = await wait(api, budget=10, schedule=schedule)
+    assert [at - 1000.0 for at, _ in api.calls] == [0.0, 5.0, 10.0]
+    for _ in range(20):
+        time = FakeClock()
+        api = FakeAPI(time, script=[running()])
+        outcome = await wait(api, budget=10, schedule=schedule, since=just_seen(), floor=lambda: 8.0)
+        assert all(at - 1000.0 <= 10.0 - NEAR_DEADLINE for at, _ in api.calls)
+        assert outcome.timed_out and 10.0 - NEAR_DEADLINE <= outcome.elapsed <= 10.0

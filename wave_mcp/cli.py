@@ -123,9 +123,12 @@ def _serve(overrides: dict[str, Any], args: argparse.Namespace) -> None:
 
         serve_http(settings, host=args.host, port=args.port, transport=transport)
         return
-    from wave_mcp.server import build_server
+    import anyio
 
-    build_server(settings, transport=transport).run()
+    from wave_mcp.server import build_server
+    from wave_mcp.stdio import serve_stdio
+
+    anyio.run(serve_stdio, build_server(settings, transport=transport))
 
 
 def _sandbox(args: argparse.Namespace) -> None:

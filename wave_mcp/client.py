@@ -35,11 +35,27 @@ from wave_mcp.errors import (
     WaveError,
     WaveTimeoutError,
 )
-from wave_mcp.limits import ERROR_BODY_BYTES, EXCERPT_CHARS, check_id, encode_params
+from wave_mcp.limits import (
+    ERROR_BODY_BYTES,
+    EXCERPT_CHARS,
+    check_id,
+    encodable,
+    encode_params,
+)
 from wave_mcp.models import Run, Workflow, parse_run, parse_workflows
-from wave_mcp.redact import Secrets
+from wave_mcp.redact import Secrets, map_json, redact_text
 
-__all__ = ["DEADLINE_GRACE", "LazyTransport", "WaveClient", "parse_retry_after", "retry_pause", "status_error"]
+__all__ = [
+    "BACKSTOP_GRACE",
+    "DEADLINE_GRACE",
+    "PARSE_IN_THREAD_BYTES",
+    "REQUESTS_IN_FLIGHT",
+    "LazyTransport",
+    "WaveClient",
+    "parse_retry_after",
+    "retry_pause",
+    "status_error",
+]
 
 T = TypeVar("T")
 
@@ -49,11 +65,24 @@ READ_ATTEMPTS = 4
 WAIT_INITIAL = 0.25
 WAIT_MAX = 3.0
 WAIT_JITTER = 0.5
-POOL_LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
+POOL_LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=32)
 """Connections to the API. Keeping more alive costs CPU: httpcore probes every idle connection whenever a request
 starts or ends (with 100 kept alive, a poll cost ~30 % more CPU at 1,000 concurrent waits, see bench/scale.py)."""
-DEADLINE_GRACE = 0.5
-"""Each request's own timeouts end this long after its call's deadline; a backstop ends the call at twice this."""
+DEADLINE_GRACE = 0.25
+"""Each request's own timeouts end this long after its call's deadline."""
+BACKSTOP_GRACE = 0.5
+"""Whatever the transport does (an answer trickled a byte at a time resets every read timeout), a backstop ends the
+request this long after its call's deadline: half a second before the promise of "at most a second late", as margin
+for a loaded machine."""
+REQUESTS_IN_FLIGHT = 32
+"""At most this many requests to the API at once; the rest queue in a semaphore, whose queue is cheap. A queue inside
+the HTTP client's connection pool costs CPU on every state change (see bench/capacity.py)."""
+PARSE_IN_THREAD_BYTES = 256 * 1024
+"""Answers larger than this are parsed in a worker thread, with a Python hook per object so that the event loop gets
+the interpreter back every few milliseconds (a thread alone would not help: json.loads holds it throughout)."""
+YIELD_EVERY = 2_000
+"""A large answer's parse lets the event loop run after this many objects."""
+NESTED_TOO_DEEP = "nested too deep (more levels of lists and objects than Python's JSON parser accepts, about 900)"
 
 _AMBIGUOUS_STATUS = {502, 504}
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -189,6 +218,7 @@ class WaveClient:
         self._own_key = own_key
         self._max_response_bytes = max_response_bytes
         self._call_timeout = call_timeout if call_timeout is not None else (http.timeout.read or 30.0)
+        self._gate = anyio.Semaphore(REQUESTS_IN_FLIGHT)
 
     @classmethod
     @asynccontextmanager
@@ -258,7 +288,7 @@ class WaveClient:
             raise self._unknown_outcome(workflow_id, f"the API answered HTTP {response.status_code}")
         self._raise_for_status(response, content, "POST", path, what)
         try:
-            run = parse_run(self._json(response, content, "POST", path))
+            run = parse_run(await self._json(response, content, "POST", path))
         except (InvalidResponseError, ValueError) as exc:
             raise self._unknown_outcome(
                 workflow_id, f"the API accepted the request (HTTP {response.status_code}) but its answer was unreadable"
@@ -295,7 +325,7 @@ class WaveClient:
             with attempt:
                 response, content = await self._send_read(path, deadline)
                 self._raise_for_status(response, content, "GET", path, what)
-                return parse(self._json(response, content, "GET", path))
+                return parse(await self._json(response, content, "GET", path))
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
     async def _send_read(self, path: str, deadline: float) -> tuple[httpx2.Response, bytes]:
@@ -319,8 +349,9 @@ class WaveClient:
         """Send one request and read its answer, bounded in size and in time.
 
         A success is read up to `max_response_bytes` (more is ResponseTooLargeError); any other answer only up to
-        ERROR_BODY_BYTES, for its excerpt. The request's timeouts end at most DEADLINE_GRACE after `deadline`, and a
-        backstop raises httpx2.ReadTimeout one more DEADLINE_GRACE later, whatever the transport does.
+        ERROR_BODY_BYTES, for its excerpt. At most REQUESTS_IN_FLIGHT requests are sent at once. The request's timeouts
+        end at most DEADLINE_GRACE after `deadline`, and a backstop raises httpx2.ReadTimeout BACKSTOP_GRACE after it,
+        whatever the transport does (WaveConnectionError if the request never got its turn: then nothing was sent).
         """
         headers = {"content-type": "application/json"} if body is not None else {}
         key = current_caller_key()
@@ -331,24 +362,31 @@ class WaveClient:
                 f"No Wave API key for this request: send your own in the {CALLER_KEY_HEADER} header (this server "
                 "has no WAVE_API_KEY of its own). Nothing was sent."
             )
-        remaining = max(deadline - time.monotonic(), 0.0)
-        backstop = remaining + 2 * DEADLINE_GRACE
+        backstop = max(deadline - time.monotonic(), 0.0) + BACKSTOP_GRACE
+        admitted = False
         with anyio.move_on_after(backstop):
-            try:
-                async with self._http.stream(
-                    method, path, content=body, headers=headers, timeout=self._timeout(remaining)
-                ) as response:
-                    return response, await self._read_body(response, method, path)
-            except httpx2.PoolTimeout:
-                raise WaveConnectionError(
-                    "This server has too many requests to the Wave API in flight (PoolTimeout); nothing was sent. "
-                    "Try again shortly."
-                ) from None
-            except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
-                raise WaveConnectionError(
-                    f"Could not connect to the Wave API ({_kind(exc)}); nothing was sent. Check WAVE_API_URL and "
-                    "the network, then try again."
-                ) from None
+            async with self._gate:
+                admitted = True
+                timeout = self._timeout(max(deadline - time.monotonic(), 0.0))
+                try:
+                    request = self._http.stream(method, path, content=body, headers=headers, timeout=timeout)
+                    async with request as answer:
+                        return answer, await self._read_body(answer, method, path)
+                except httpx2.PoolTimeout:
+                    raise WaveConnectionError(
+                        "This server has too many requests to the Wave API in flight (PoolTimeout); nothing was "
+                        "sent. Try again shortly."
+                    ) from None
+                except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+                    raise WaveConnectionError(
+                        f"Could not connect to the Wave API ({_kind(exc)}); nothing was sent. Check WAVE_API_URL and "
+                        "the network, then try again."
+                    ) from None
+        if not admitted:
+            raise WaveConnectionError(
+                f"This server has more than {REQUESTS_IN_FLIGHT} requests to the Wave API in flight and this one "
+                "found no slot in time; nothing was sent. Try again shortly."
+            )
         raise httpx2.ReadTimeout(f"no complete answer within {backstop:.1f} s")
 
     async def _read_body(self, response: httpx2.Response, method: str, path: str) -> bytes:
@@ -397,18 +435,37 @@ class WaveClient:
                 callers_key=current_caller_key() is not None,
             )
 
-    def _json(self, response: httpx2.Response, content: bytes, method: str, path: str) -> Any:
+    async def _json(self, response: httpx2.Response, content: bytes, method: str, path: str) -> Any:
+        """The answer's JSON, every string in it encodable and free of secrets; InvalidResponseError if unreadable.
+
+        A large answer is parsed in a worker thread (see PARSE_IN_THREAD_BYTES), so the event loop keeps serving.
+        """
+        if len(content) > PARSE_IN_THREAD_BYTES:
+            data, why = await anyio.to_thread.run_sync(self._decode, content)  # context (the caller's key) follows
+        else:
+            data, why = self._decode(content)
+        if why is not None:
+            raise self._invalid(response.status_code, method, path, why)
+        return data
+
+    def _decode(self, content: bytes) -> tuple[Any, str | None]:
+        """Parse `content`: the data and None, or None and why it could not be read.
+
+        Strings are walked only when the raw bytes hold an escape (`\\u...`: a lone surrogate such as `"\\ud83d"`
+        becomes U+FFFD) or a secret in play (an answer that echoes a key never passes it on, nor a cut of it).
+        """
+        hook = _same if len(content) > PARSE_IN_THREAD_BYTES else None
         try:
-            data = json.loads(content)
+            data = json.loads(content, object_hook=hook)
         except RecursionError:
-            raise self._invalid(response.status_code, method, path, "its JSON is nested too deeply") from None
+            return None, NESTED_TOO_DEEP
         except (ValueError, UnicodeDecodeError):
             kind = "an HTML page" if b"<html" in content[:500].lower() else "something that is not JSON"
-            raise self._invalid(response.status_code, method, path, f"it sent {kind}") from None
+            return None, f"it sent {kind}"
         secrets = self._secrets.in_play()
         if b"\\u" in content or any(secret.encode() in content for secret in secrets):
-            data = self._secrets.json(data)  # an answer that echoes a key never passes it on (nor a cut of it)
-        return data
+            data = map_json(data, lambda text: redact_text(encodable(text), secrets))
+        return data, None
 
     # ---- messages -----------------------------------------------------------------------------------------
 
@@ -424,7 +481,8 @@ class WaveClient:
     def _too_large(self, status: int, method: str, path: str) -> ResponseTooLargeError:
         return ResponseTooLargeError(
             f"The Wave API's answer to {method} {path} is larger than {self._max_response_bytes:,} bytes, so it was "
-            "not read. If the run's result really is that large, the operator can raise WAVE_MAX_RESPONSE_BYTES.",
+            "not read. If the run's result really is that large, the operator can raise WAVE_MAX_RESPONSE_BYTES (an "
+            "answer may take up to about 30 times its size in memory).",
             status_code=status,
             method=method,
             path=path,
@@ -453,6 +511,16 @@ class WaveClient:
 
 def _as_is(data: Any) -> Any:
     return data
+
+
+def _same(value: dict[str, Any], _count: list[int] = [0]) -> dict[str, Any]:  # noqa: B006 - a counter, on purpose
+    """json.loads' hook for each object of a large answer: the object as it is. Being Python code, it is where the
+    interpreter may switch threads; every YIELD_EVERY objects it offers the interpreter to the event loop outright
+    (on a busy machine, waiting for the switch interval alone left the loop waiting 100 ms and more)."""
+    _count[0] += 1
+    if _count[0] % YIELD_EVERY == 0:
+        time.sleep(0)
+    return value
 
 
 class LazyTransport(httpx2.AsyncBaseTransport):

@@ -80,7 +80,11 @@ class Settings(BaseSettings):
         default=40_000, ge=1_000, le=5_000_000, description="Most characters of a run's result sent to the model."
     )
     max_response_bytes: int = Field(
-        default=20_000_000, ge=10_000, le=1_000_000_000, description="Largest API answer read, in bytes."
+        default=8_000_000,
+        ge=10_000,
+        le=1_000_000_000,
+        description="Largest API answer read, in bytes. Parsed, an answer takes up to about 30 times its size in "
+        "memory (many tiny objects): the default keeps the server near 300 MB at most.",
     )
     catalog: Path | None = Field(
         default=None,

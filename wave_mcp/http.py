@@ -12,27 +12,35 @@ Origin checked against DNS rebinding by the SDK, and in front of it a gate of ou
 - with WAVE_MCP_HTTP_CALLER_KEYS on, a caller's `X-Wave-Api-Key` header is used for its Wave requests (see
   `caller`); both credentials are taken out of the request before the MCP layer sees it, so they cannot be
   logged or echoed from there.
+
+Slow or greedy clients are cut off: a request must arrive whole (headers and body) within REQUEST_ARRIVAL_SECONDS
+(`GuardedH11Protocol`: uvicorn itself waits forever for headers sent a byte at a time), its headers within
+MAX_HEADER_BYTES and its body within MAX_BODY_BYTES (413), and an idle connection is closed after
+KEEP_ALIVE_SECONDS.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+import h11
 import httpx2
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from wave_mcp.caller import CALLER_KEY_HEADER, caller_key
 from wave_mcp.config import Settings, is_loopback
 from wave_mcp.listen import bind
 from wave_mcp.server import build_server
 
-__all__ = ["MCP_PATH", "create_http_app", "serve_http", "transport_security"]
+__all__ = ["MAX_BODY_BYTES", "MCP_PATH", "GuardedH11Protocol", "create_http_app", "serve_http", "transport_security"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,12 @@ MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
 MAX_KEY_LENGTH = 1024
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""Largest request body (one JSON-RPC message; a workflow's params are at most 1 MB of it); larger ones get 413."""
+MAX_HEADER_BYTES = 16 * 1024
+"""Largest request head (request line and headers); larger ones get 400."""
+KEEP_ALIVE_SECONDS = 5
+"""An idle connection is closed after this long."""
 
 _AUTHORIZATION = b"authorization"
 _CALLER_KEY = CALLER_KEY_HEADER.lower().encode()
@@ -63,6 +77,54 @@ def transport_security(settings: Settings, host: str) -> TransportSecuritySettin
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=_unique(hosts), allowed_origins=_unique(origins)
     )
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request to arrive whole (headers and body).
+
+    uvicorn bounds idle time between requests (keep-alive) but not the arrival of a request: a client that sends its
+    headers a byte at a time keeps a connection, and its memory, forever. Here the clock starts at the connection
+    (or at the first byte of a later request) and stops when the request is complete; past `arrival_seconds` the
+    connection is closed.
+    """
+
+    arrival_seconds = 15.0
+    """Seconds a client has to send one whole request."""
+
+    _arrival: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._arrival is None and self._arriving():
+            self._arm()
+        super().data_received(data)
+        if not self._arriving():
+            self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arriving(self) -> bool:
+        return self.conn.their_state in (h11.IDLE, h11.SEND_BODY)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._arrival = self.loop.call_later(self.arrival_seconds, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._arrival is not None:
+            self._arrival.cancel()
+            self._arrival = None
+
+    def _too_slow(self) -> None:
+        self._arrival = None
+        if self._arriving() and not self.transport.is_closing():
+            log.info("Closed a connection whose request did not arrive within %g s", self.arrival_seconds)
+            self.transport.close()
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -169,6 +231,7 @@ def create_http_app(
         json_response=False,
         transport_security=transport_security(settings, host),
         host=host,
+        max_request_body_size=MAX_BODY_BYTES,
     )
     return HttpGate(app, settings, verifier)
 
@@ -200,6 +263,9 @@ def serve_http(settings: Settings, *, host: str, port: int, transport: httpx2.As
         access_log=settings.log_level == "DEBUG",
         server_header=False,
         lifespan="on",
+        http=GuardedH11Protocol,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )
     log.info("Streamable HTTP on http://%s:%d%s", f"[{host}]" if ":" in host else host, port, MCP_PATH)
     if settings.oauth:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Any
 from urllib.parse import quote
@@ -19,10 +20,13 @@ __all__ = [
     "MAX_PARAMS_BYTES",
     "MAX_PARAMS_DEPTH",
     "NAME_CHARS",
+    "REPLACEMENT",
     "SCALAR_CHARS",
     "SMALL_FIELD_CHARS",
     "check_id",
+    "encodable",
     "encode_params",
+    "has_surrogates",
     "too_deep",
 ]
 
@@ -48,6 +52,10 @@ DESCRIPTION_CHARS = 1_000
 """Longest workflow description in a listing."""
 MAX_DEPTH = 100
 """Values nested deeper than this are sent as JSON text, not as structure (serialisers stop at about 250 levels)."""
+REPLACEMENT = "\ufffd"
+"""What a lone UTF-16 surrogate in the API's text becomes: U+FFFD, the replacement character."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
@@ -83,15 +91,30 @@ def encode_params(params: dict[str, Any]) -> bytes:
     return body
 
 
+def has_surrogates(text: str) -> bool:
+    """True when `text` holds a lone UTF-16 surrogate (half of a pair), which no UTF-8 encoder accepts."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def encodable(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, so that it can be written as UTF-8 anywhere."""
+    return _SURROGATE.sub(REPLACEMENT, text) if has_surrogates(text) else text
+
+
 def too_deep(value: Any, limit: int) -> bool:
-    """True when `value` nests lists and objects more than `limit` levels deep (checked without recursion)."""
+    """True when `value` nests lists and objects more than `limit` levels deep (checked without recursion).
+
+    Wide lists and objects are scanned for containers at C speed (`map(type, ...)`) before any is visited.
+    """
     stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             return True
         children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        kinds = set(map(type, children))
+        if dict in kinds or list in kinds:
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
 
 

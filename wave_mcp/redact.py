@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from wave_mcp.caller import current_caller_key
 
-__all__ = ["MASK", "Secrets", "redact_json", "redact_text"]
+__all__ = ["MASK", "Secrets", "map_json", "redact_json", "redact_text"]
 
 MASK = "***"
 
@@ -45,14 +45,19 @@ def redact_text(text: str, secrets: Sequence[str]) -> str:
 
 
 def redact_json(value: Any, secrets: Sequence[str]) -> Any:
-    """A copy of a JSON-like value (dicts, lists, strings, scalars) with secrets masked in every string and key.
+    """A copy of a JSON-like value (dicts, lists, strings, scalars) with secrets masked in every string and key."""
+    return map_json(value, lambda text: redact_text(text, secrets))
+
+
+def map_json(value: Any, text: Callable[[str], str]) -> Any:
+    """A copy of a JSON-like value with `text` applied to every string and key (tuples become lists).
 
     Walks with a stack of its own, so no nesting depth can exhaust Python's recursion limit.
     """
 
     def mask(item: Any) -> Any:
         if isinstance(item, str):
-            return redact_text(item, secrets)
+            return text(item)
         if isinstance(item, dict):
             return {}
         if isinstance(item, list | tuple):
@@ -67,7 +72,7 @@ def redact_json(value: Any, secrets: Sequence[str]) -> Any:
         for key, item in pairs:
             masked = mask(item)
             if isinstance(copy, dict):
-                copy[redact_text(str(key), secrets)] = masked
+                copy[text(str(key))] = masked
             else:
                 copy.append(masked)
             if isinstance(item, dict | list | tuple):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from wave_mcp.errors import InvalidInputError
@@ -18,14 +21,166 @@ from wave_mcp.limits import (
 from wave_mcp.models import RUNNING, ResultPage, Run, RunReport, WaitReport, WorkflowInfo, WorkflowList, status_key
 from wave_mcp.waiting import WaitOutcome
 
-__all__ = ["bounded_listing", "render_text", "resolve_pointer", "run_report", "summary_line", "wait_report"]
+__all__ = [
+    "bounded_listing",
+    "is_large",
+    "release",
+    "render_text",
+    "resolve_pointer",
+    "run_report",
+    "summary_line",
+    "wait_report",
+]
 
 LEFT_OUT_KEY = "…"
 """The key under which a bounded mapping says how many entries were left out."""
 
 
+SLICE_WEIGHT = 2_000
+"""A large list or object is serialised in slices of about this many entries (counting its entries' own entries)."""
+SPLIT_DEPTH = 4
+"""Lists and objects this near the top are taken apart to find the large ones; deeper values go whole."""
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    """`value` as compact JSON, the same text however it is made.
+
+    A large value is made in pieces, each one short call of the C encoder, so that a worker thread making it lets
+    the event loop run in between. A value nested too deep for the C encoder's recursion (answers may be nested as
+    deep as the parser accepted, about 900 levels) is made by `_deep_dumps`, which keeps a stack of its own.
+    """
+    try:
+        if not isinstance(value, dict | list) or len(value) <= SLICE_WEIGHT // 10:
+            return _encode(value)
+        return "".join(_pieces(value))
+    except RecursionError:
+        return "".join(_deep_dumps(value))
+
+
+def _deep_dumps(value: Any) -> Iterator[str]:
+    """Compact JSON of `value` without recursion, one scalar at a time (slow: only for values nested very deep)."""
+    todo: list[Any] = [(value,)]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            yield item
+            continue
+        (node,) = item
+        if isinstance(node, dict) and node and all(isinstance(key, str) for key in node):
+            todo.append("}")
+            entries = list(node.items())
+            for index in range(len(entries) - 1, -1, -1):
+                todo.append((entries[index][1],))
+                todo.append(("," if index else "") + _encode(entries[index][0]) + ":")
+            todo.append("{")
+        elif isinstance(node, list) and node:
+            todo.append("]")
+            for index in range(len(node) - 1, -1, -1):
+                todo.append((node[index],))
+                if index:
+                    todo.append(",")
+            todo.append("[")
+        else:
+            yield _encode(node)
+
+
+LARGE_ENTRIES = 1_000
+"""A result with more entries than this (counted a few levels down) is large: its report is made off the loop."""
+LARGE_CHARS = 100_000
+"""A text result longer than this is large too."""
+
+
+def is_large(value: Any) -> bool:
+    """True when `value` may be large enough to take milliseconds to serialise; looks at LARGE_ENTRIES at most."""
+    seen = 0
+    level = [value]
+    for _ in range(SPLIT_DEPTH * 2):
+        deeper: list[Any] = []
+        for item in level:
+            if isinstance(item, str) and len(item) > LARGE_CHARS:
+                return True
+            if isinstance(item, dict | list):
+                seen += len(item)
+                if seen > LARGE_ENTRIES:
+                    return True
+                deeper.extend(islice(item.values() if isinstance(item, dict) else item, LARGE_ENTRIES))
+        if not deeper:
+            return False
+        level = deeper
+    return True
+
+
+RELEASE_SLICE = 5_000
+"""Entries freed at a time by `release`."""
+
+
+def release(value: Any) -> None:
+    """Empty `value`'s large lists and objects a slice at a time, so that freeing them never holds the interpreter
+    for long (freeing a million objects at once takes about 100 ms of C code). `value` must not be used after."""
+    todo = [value] if isinstance(value, dict | list) else []
+    while todo:
+        node = todo.pop()
+        children = node.values() if isinstance(node, dict) else node
+        todo.extend(islice((child for child in children if isinstance(child, dict | list) and child), 64))
+        if isinstance(node, list):
+            while node:
+                del node[-RELEASE_SLICE:]
+                time.sleep(0)
+        else:
+            while node:
+                for key in list(islice(node, RELEASE_SLICE)):
+                    del node[key]
+                time.sleep(0)
+
+
+def _pieces(value: Any) -> Iterator[str]:
+    """The compact JSON of `value` in pieces (see `_dumps`), with a stack of its own instead of recursion."""
+    todo: list[Any] = [(value, 0)]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            yield item
+            continue
+        node, depth = item
+        plain = isinstance(node, dict) and not all(isinstance(key, str) for key in node)
+        if not isinstance(node, dict | list) or not node or depth >= SPLIT_DEPTH or plain:
+            yield _encode(node)
+        elif len(node) > SLICE_WEIGHT // 10:
+            yield from _slices(node)
+        else:
+            entries = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+            todo.append("}" if isinstance(node, dict) else "]")
+            for index in range(len(entries) - 1, -1, -1):
+                key, child = entries[index]
+                todo.append((child, depth + 1))
+                todo.append(("," if index else "") + (_encode(key) + ":" if isinstance(node, dict) else ""))
+            todo.append("{" if isinstance(node, dict) else "[")
+
+
+def _slices(node: dict[str, Any] | list[Any]) -> Iterator[str]:
+    """A large list or object as JSON, encoded a slice of entries at a time (see SLICE_WEIGHT)."""
+    opening, closing = ("{", "}") if isinstance(node, dict) else ("[", "]")
+    values = iter(node.values() if isinstance(node, dict) else node)
+    entries = iter(node.items()) if isinstance(node, dict) else iter(node)
+    yield opening
+    first = True
+    while True:
+        count = weight = 0
+        for child in values:
+            count += 1
+            weight += 1 + (len(child) if isinstance(child, dict | list) else 0)
+            if weight >= SLICE_WEIGHT:
+                break
+        if count == 0:
+            break
+        chunk = list(islice(entries, count))
+        text = _encode(dict(chunk) if isinstance(node, dict) else chunk)
+        yield ("" if first else ",") + text[1:-1]
+        first = False
+        time.sleep(0)  # let the event loop have the interpreter now (this runs in a worker thread)
+    yield closing
 
 
 def _clip(text: str | None, limit: int = SCALAR_CHARS) -> str | None:

@@ -27,9 +27,10 @@ from wave_mcp.config import Settings
 from wave_mcp.errors import InvalidInputError, WaveError
 from wave_mcp.grant import current_grant
 from wave_mcp.guard import Guard
+from wave_mcp.limits import encodable
 from wave_mcp.models import RUNNING, Run, RunReport, WaitReport, WorkflowInfo, WorkflowList, status_key
 from wave_mcp.redact import Secrets
-from wave_mcp.reports import bounded_listing, run_report, wait_report
+from wave_mcp.reports import bounded_listing, is_large, release, run_report, wait_report
 from wave_mcp.waiting import OnProgress, PollSchedule, Seen, WaitOutcome, run_age, wait_for_run
 
 __all__ = ["REMEMBERED_RUNS", "Look", "RunService"]
@@ -38,8 +39,13 @@ log = logging.getLogger(__name__)
 
 REMEMBERED_RUNS = 2048
 """How many runs the service remembers (their workflow, and how they were last seen while running)."""
+POLLS_PER_SECOND = 100.0
+"""The polls per second all waits together aim to stay under: with many waits, each one's pause stretches to at least
+about (waits / this), so the event loop keeps time (bench/capacity.py: a poll costs about 1-3 ms of CPU)."""
 
 Report = TypeVar("Report", bound=BaseModel)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class RunService:
         self._sleep = sleep
         self._workflows: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
         self._seen: OrderedDict[tuple[bytes, str], Seen] = OrderedDict()
+        self._waits = 0
 
     @classmethod
     @asynccontextmanager
@@ -169,23 +176,24 @@ class RunService:
             self._catalog.check_params(workflow_id, params, tool=tool)
             run = await self._client.execute(workflow_id, params)
         log.info("Run %s of workflow %s started%s", run.id, workflow_id, _for_whom())
-        self._workflows_of(run)
-        seen = self._note(Seen(run=run, at=self._clock(), age=0.0))
-        remaining = wait_seconds - (self._clock() - began)
-        if remaining > 0 and run.is_running:
-            try:
-                named = _named(run)
-                return await self._wait(run.id, remaining, since=seen, on_progress=on_progress, named=named)
-            except WaveError as exc:  # the run exists: a failed wait must not read as a failed start
-                return self._started_but_unfollowed(run, exc, elapsed=self._clock() - began)
-        outcome = WaitOutcome(run=run, timed_out=wait_seconds > 0 and run.is_running, elapsed=0.0, polls=0)
-        return self._masked(wait_report(outcome, max_chars=self._max_chars))
+        try:  # the run exists: from here on, no failure may read as a failed start or lose its id
+            self._workflows_of(run)
+            seen = self._note(Seen(run=run, at=self._clock(), age=0.0))
+            remaining = wait_seconds - (self._clock() - began)
+            if remaining > 0 and run.is_running:
+                return await self._wait(run.id, remaining, since=seen, on_progress=on_progress, named=_named(run))
+            outcome = WaitOutcome(run=run, timed_out=wait_seconds > 0 and run.is_running, elapsed=0.0, polls=0)
+            return await self._report(lambda: wait_report(outcome, max_chars=self._max_chars), run)
+        except Exception as exc:
+            return self._started_but_unfollowed(run, exc, elapsed=self._clock() - began)
 
     async def get(self, run_id: str, *, offset: int = 0, pointer: str | None = None) -> RunReport:
         """The run now, its result bounded and paged from `offset` (characters of its JSON), below `pointer`."""
         with self._masked_errors():
             run = await self._read(run_id)
-            return self._masked(run_report(run, max_chars=self._max_chars, offset=offset, pointer=pointer))
+            return await self._report(
+                lambda: run_report(run, max_chars=self._max_chars, offset=offset, pointer=pointer), run
+            )
 
     async def wait(self, run_id: str, seconds: float, *, on_progress: OnProgress | None = None) -> WaitReport:
         """Wait until the run is no longer `running` or `seconds` pass; a timed-out wait is a report too."""
@@ -257,33 +265,72 @@ class RunService:
             began = self._clock()
             run = await self._read(run_id)
             outcome = WaitOutcome(run=run, timed_out=run.is_running, elapsed=self._clock() - began, polls=1)
-            return self._masked(wait_report(outcome, max_chars=self._max_chars))
+            return await self._report(lambda: wait_report(outcome, max_chars=self._max_chars), run)
         prefix = f"Run {run_id}{named}"
 
         async def progress(value: float, total: float | None, message: str) -> None:
             if on_progress is not None:
                 await on_progress(value, total, self._secrets.text(f"{prefix}: {message}"))
 
-        outcome = await wait_for_run(
-            lambda deadline: self._read(run_id, deadline),
-            budget=seconds,
-            schedule=self._schedule,
-            since=since,
-            on_progress=progress,
-            clock=self._clock,
-            sleep=self._sleep,
-        )
+        self._waits += 1
+        try:
+            outcome = await wait_for_run(
+                lambda deadline: self._read(run_id, deadline),
+                budget=seconds,
+                schedule=self._schedule,
+                since=since,
+                on_progress=progress,
+                clock=self._clock,
+                sleep=self._sleep,
+                floor=self._load_floor,
+            )
+        finally:
+            self._waits -= 1
         self._note(Seen(run=outcome.run, at=self._clock(), age=outcome.age))
-        return self._masked(wait_report(outcome, max_chars=self._max_chars))
+        return await self._report(lambda: wait_report(outcome, max_chars=self._max_chars), outcome.run)
 
-    def _started_but_unfollowed(self, run: Run, exc: WaveError, *, elapsed: float) -> WaitReport:
-        """The report of a run started here whose wait failed: the run as started, and how to follow it."""
+    def _load_floor(self) -> float:
+        """The shortest pause between two polls of one wait that keeps all waits under POLLS_PER_SECOND."""
+        return self._waits / POLLS_PER_SECOND  # each wait jitters it its own way
+
+    async def _report(self, build: Callable[[], Report], run: Run) -> Report:
+        """`build()`, masked; in a worker thread when the run is large, so the event loop keeps serving. A finished
+        run (which nothing remembers) is taken apart there too: freeing it at once would hold the loop."""
+        if not (is_large(run.result) or is_large(run.other) or is_large(run.params)):
+            return self._masked(build())
+
+        def off_the_loop() -> Report:
+            report = self._masked(build())
+            if not run.is_running:
+                release(run.result)
+            return report
+
+        return await anyio.to_thread.run_sync(off_the_loop)
+
+    def _started_but_unfollowed(self, run: Run, exc: Exception, *, elapsed: float) -> WaitReport:
+        """The report of a run started here whose wait failed: the run as started, and how to follow it.
+
+        Any failure gets here (an unexpected one is logged), and this report cannot fail: the model must learn the
+        run's id and that it was started, so that it never starts the workflow again.
+        """
+        if isinstance(exc, WaveError):
+            why = self._secrets.text(str(exc))
+        else:
+            log.error("Waiting for run %s failed unexpectedly", run.id, exc_info=exc)
+            why = f"an unexpected error ({type(exc).__name__}) in this server."
         step = (
-            f"The run was started, but waiting for it failed: {exc} Do not start the workflow again: call "
-            f"wait_for_run or get_run with run_id '{run.id}'."
+            f"The run was started, but waiting for it failed: {why} Do not start the workflow again: call "
+            f"wait_for_run or get_run with run_id '{encodable(run.id)}'."
         )
         outcome = WaitOutcome(run=run, timed_out=True, elapsed=elapsed, polls=0)
-        return self._masked(wait_report(outcome, max_chars=self._max_chars).model_copy(update={"next_step": step}))
+        try:
+            report = wait_report(outcome, max_chars=self._max_chars)
+            return self._masked(report.model_copy(update={"next_step": step}))
+        except Exception:  # the run itself cannot be shown: its id and status still can
+            log.exception("The report of run %s could not be made", run.id)
+            bare = Run(id=encodable(run.id), status=encodable(run.status))
+            report = wait_report(WaitOutcome(run=bare, timed_out=True, elapsed=elapsed, polls=0), max_chars=1_000)
+            return self._masked(report.model_copy(update={"next_step": step}))
 
     # ---- what the service remembers -------------------------------------------------------------------------
 

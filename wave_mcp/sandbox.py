@@ -2,7 +2,8 @@
 
 It writes its JSON by hand in the API's own shapes (camelCase, nine fractional digits in timestamps) so that it
 checks `models` instead of mirroring them. Routes: `GET /workflows`, `POST /workflows/{id}/execute`,
-`GET /runs/{id}`; test hooks under `/_sandbox/` (request log, faults). Every request needs `x-api-key`.
+`GET /runs/{id}`; test hooks under `/_sandbox/` (request log, faults, extra attributes in every run answer). Every
+request needs `x-api-key`.
 
 In process, serve it through `SandboxTransport`, which fails the way a network does (resets and timeouts become
 httpx2 transport errors); over a socket (uvicorn), an injected reset really drops the connection mid-answer.
@@ -37,6 +38,7 @@ __all__ = [
     "DEMO_WORKFLOWS",
     "FAULTS_AFTER_RUN_CREATED",
     "FAULT_KINDS",
+    "SHAPED_FAULTS",
     "Fault",
     "InjectedReset",
     "SandboxState",
@@ -47,11 +49,24 @@ __all__ = [
 ]
 
 APP_ID = "2109031a772d090f92f1"
-FAULT_KINDS = ("500", "502", "503", "504", "429", "reset", "hang", "garbage", "html", "redirect", "huge")
+SHAPED_FAULTS = ("surrogate", "deep", "abyss", "many", "trickle")
+"""Faults that answer with the real answer, changed: lone surrogates (half an emoji, `"\\ud83d"`) in the workflow's
+name, the result and an attribute; a result (and an attribute) nested DEEP_LEVELS deep; the result nested ABYSS_LEVELS
+deep, past any parser; the result made of many tiny objects (about `size` bytes, default MANY_BYTES); the answer
+trickled a byte every `interval` seconds (default TRICKLE_INTERVAL)."""
+FAULT_KINDS = (
+    *("500", "502", "503", "504", "429", "reset", "hang", "garbage", "html", "redirect", "huge"),
+    *SHAPED_FAULTS,
+)
 FAULT_ROUTES = ("execute", "get", "list", "any")
-FAULTS_AFTER_RUN_CREATED = ("reset", "hang", "502", "504", "garbage", "html", "huge")
-"""On `execute`, these faults strike after the run was created: the API did start it, but its answer is lost."""
+FAULTS_AFTER_RUN_CREATED = ("reset", "hang", "502", "504", "garbage", "html", "huge", *SHAPED_FAULTS)
+"""On `execute`, these faults strike after the run was created: the API did start it, but its answer is lost or odd."""
 HUGE_BYTES = 30_000_000
+DEEP_LEVELS = 450
+ABYSS_LEVELS = 100_000
+MANY_BYTES = 19_000_000
+TRICKLE_INTERVAL = 0.2
+HALF_EMOJI = "\ud83d"
 
 
 def wave_timestamp(moment: float) -> str:
@@ -181,6 +196,8 @@ class Fault:
     times: int = 1
     retry_after: str | None = None
     after: int = 0
+    size: int = MANY_BYTES
+    interval: float = TRICKLE_INTERVAL
 
 
 @dataclass
@@ -207,6 +224,8 @@ class SandboxState:
     faults: list[Fault] = field(default_factory=list)
     given_up: list[tuple[str, str]] = field(default_factory=list)
     """Requests held by a `hang` fault whose caller gave up on them (disconnected, or was cancelled in process)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Attributes put into every run answer as they are (any JSON, lone surrogates included): a test hook."""
 
     def take_fault(self, route: str) -> Fault | None:
         """The next fault for `route`, counting it down."""
@@ -250,7 +269,14 @@ def _run_json(state: SandboxState, run: SandboxRun) -> dict[str, Any]:
         status, result = run.workflow.outcome(run.params)
         body["status"] = status
         body["result"] = result
-    return body
+    return body | state.extra
+
+
+def _run_response(state: SandboxState, run: SandboxRun) -> Response:
+    """A run's answer; with `extra` attributes as ASCII JSON, where a lone surrogate travels as its escape."""
+    if not state.extra:
+        return JSONResponse(_run_json(state, run))
+    return Response(json.dumps(_run_json(state, run)).encode(), media_type="application/json")
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -292,6 +318,61 @@ class SandboxTransport(httpx2.ASGITransport):
             raise httpx2.ReadTimeout("sandbox: no answer within the read timeout", request=request) from None
         except ConnectionError as exc:
             raise httpx2.ReadError(f"sandbox: {exc}", request=request) from None
+
+
+class _TrickledResponse(Response):
+    """Sends its body a byte every `interval` seconds, until it is all sent or the client goes away."""
+
+    def __init__(self, body: bytes, interval: float) -> None:
+        super().__init__(body, media_type="application/json")
+        self.interval = interval
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def until_gone() -> None:  # a client that gives up ends the trickle (and lets a server stop)
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(until_gone)
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            for index in range(len(self.body)):
+                await send({"type": "http.response.body", "body": self.body[index : index + 1], "more_body": True})
+                await anyio.sleep(self.interval)
+            await send({"type": "http.response.body", "body": b""})
+            group.cancel_scope.cancel()
+
+
+def _nested(levels: int) -> bytes:
+    return b"[" * levels + b'"bottom"' + b"]" * levels
+
+
+def _shaped(fault: Fault, answer: Response) -> Response:
+    """The real `answer` (a successful one) changed as the shaped fault `fault.kind` says (see SHAPED_FAULTS)."""
+    body: bytes = bytes(answer.body)
+    if fault.kind == "trickle":
+        return _TrickledResponse(body, fault.interval)
+    data = json.loads(body)
+    if fault.kind == "surrogate":
+        for item in data if isinstance(data, list) else [data.get("workflow") or {}]:
+            item["name"] = f"{item.get('name')} {HALF_EMOJI}"
+        if isinstance(data, dict):
+            data["result"] = {"text": f"half an emoji: {HALF_EMOJI}", HALF_EMOJI: [HALF_EMOJI, "\udc00 alone"]}
+            data["note"] = HALF_EMOJI
+        return Response(json.dumps(data).encode(), media_type="application/json")  # ASCII, with \ud83d escapes
+    if not isinstance(data, dict):
+        return answer
+    data["result"] = "@@"
+    if fault.kind == "deep":
+        data["trace"] = "@@"
+        filler = _nested(DEEP_LEVELS)
+    elif fault.kind == "abyss":
+        filler = _nested(ABYSS_LEVELS)
+    else:
+        count = max(fault.size // 9, 1)
+        filler = b"[" + b",".join(b'{"i":%d}' % (i % 100) for i in range(count)) + b"]"
+    return Response(json.dumps(data).encode().replace(b'"@@"', filler), media_type="application/json")
 
 
 def in_process_transport() -> SandboxTransport:
@@ -347,21 +428,27 @@ def create_app(
         if route is None:
             return _error(404, "Not found")
         fault = state.take_fault(route)
-        if fault is not None and not (route == "execute" and fault.kind in FAULTS_AFTER_RUN_CREATED):
+        shaped = fault is not None and fault.kind in SHAPED_FAULTS
+        if fault is not None and not shaped and not (route == "execute" and fault.kind in FAULTS_AFTER_RUN_CREATED):
             return await _fault_response(state, fault, request)
-        if route == "list":
-            return JSONResponse([_workflow_json(w) for w in DEMO_WORKFLOWS.values()])
-        if route == "get":
-            run = state.runs.get(parts[1])
-            return JSONResponse(_run_json(state, run)) if run else _error(404, f"Run {parts[1]} not found")
-        response = await _execute(state, request, parts[1])
-        if fault is not None and response.status_code == 200:  # the run was created, but its answer is lost
-            return await _fault_response(state, fault, request)
+        response = await _answer(state, request, route, parts)
+        if fault is not None and response.status_code == 200:  # the run was created, but its answer is lost or odd
+            return _shaped(fault, response) if shaped else await _fault_response(state, fault, request)
         return response
 
     app = Starlette(routes=[Route("/{path:path}", api, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])])
     app.state.sandbox = state
     return app
+
+
+async def _answer(state: SandboxState, request: Request, route: str, parts: list[str]) -> Response:
+    """The answer of `route` when nothing goes wrong."""
+    if route == "list":
+        return JSONResponse([_workflow_json(w) for w in DEMO_WORKFLOWS.values()])
+    if route == "get":
+        run = state.runs.get(parts[1])
+        return _run_response(state, run) if run else _error(404, f"Run {parts[1]} not found")
+    return await _execute(state, request, parts[1])
 
 
 async def _execute(state: SandboxState, request: Request, workflow_id: str) -> Response:
@@ -387,11 +474,11 @@ async def _execute(state: SandboxState, request: Request, workflow_id: str) -> R
         seconds=workflow.seconds(params),
     )
     state.runs[run.id] = run
-    return JSONResponse(_run_json(state, run))
+    return _run_response(state, run)
 
 
 async def _admin(state: SandboxState, request: Request, parts: list[str]) -> Response:
-    """The test hooks under `/_sandbox/`: the request log, fault injection and a reset."""
+    """The test hooks under `/_sandbox/`: the request log, fault injection, extra attributes and a reset."""
     if parts == ["requests"] and request.method == "GET":
         return JSONResponse([{"method": m, "path": p} for m, p in state.requests])
     if parts == ["faults"] and request.method == "POST":
@@ -399,13 +486,27 @@ async def _admin(state: SandboxState, request: Request, parts: list[str]) -> Res
         if spec.get("kind") not in FAULT_KINDS or spec.get("route", "any") not in FAULT_ROUTES:
             return _error(400, f"kind must be one of {FAULT_KINDS}, route one of {FAULT_ROUTES}")
         state.faults.append(
-            Fault(spec["kind"], spec.get("route", "any"), int(spec.get("times", 1)), spec.get("retry_after"))
+            Fault(
+                spec["kind"],
+                spec.get("route", "any"),
+                int(spec.get("times", 1)),
+                spec.get("retry_after"),
+                size=int(spec.get("size", MANY_BYTES)),
+                interval=float(spec.get("interval", TRICKLE_INTERVAL)),
+            )
         )
         return JSONResponse({"faults": len(state.faults)})
+    if parts == ["extra"] and request.method == "POST":
+        extra = await request.json()
+        if not isinstance(extra, dict):
+            return _error(400, "extra must be a JSON object of attributes")
+        state.extra = extra
+        return JSONResponse({"extra": len(extra)})
     if parts == ["reset"] and request.method == "POST":
         state.requests.clear()
         state.given_up.clear()
         state.faults.clear()
+        state.extra = {}
         return JSONResponse({"ok": True})
     return _error(404, "Not found")
 

@@ -17,10 +17,16 @@ import anyio
 from wave_mcp.errors import RateLimitedError, WaveError, WaveTimeoutError
 from wave_mcp.models import Run, parse_timestamp
 
-__all__ = ["POLL_GRACE", "PollSchedule", "Seen", "WaitOutcome", "run_age", "wait_for_run"]
+__all__ = ["NEAR_DEADLINE", "POLL_GRACE", "PollSchedule", "Seen", "WaitOutcome", "run_age", "wait_for_run"]
 
-POLL_GRACE = 1.0
-"""A poll that starts just before the deadline may take this long past it, and no longer."""
+POLL_GRACE = 0.75
+"""A poll that starts just before the deadline may take this long past it, and no longer (the client's own backstop
+ends its requests sooner: see BACKSTOP_GRACE in client.py)."""
+
+NEAR_DEADLINE = 0.25
+"""On a busy server (its load stretches the schedule past its shortest pause), a wait that has seen its run and has
+less time than this left answers instead of starting another read, which would end late. An idle server reads once
+more at the deadline, for the freshest status."""
 
 MAX_TRUSTED_AGE = 86_400.0
 """A run's age from its start time is trusted up to a day; beyond that the clocks probably disagree."""
@@ -114,6 +120,7 @@ async def wait_for_run(
     on_progress: OnProgress | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    floor: Callable[[], float] | None = None,
 ) -> WaitOutcome:
     """Poll until the run's status is not `running` or `budget` seconds pass; never sleep past the deadline.
 
@@ -121,22 +128,30 @@ async def wait_for_run(
     `since` (the run as read moments ago: just started, or read by an earlier call) the wait goes on at that run's
     pace: its first poll comes one interval after that read, and its age counts on from there.
     Transient read failures are retried until the deadline; if the run was never seen, the last one is raised.
+    `floor()`, if given, is the shortest pause the server's load allows now: the schedule stretches under load.
     """
     start = clock()
     deadline = start + budget
     run = since.run if since is not None else None
     age_at_start = since.age_at(start) if since is not None else None
     pause = max(0.0, schedule.interval(since.age) - (start - since.at)) if since is not None else 0.0
-    polls = 0
+    share = 0.75 + 0.5 * random.random()  # noqa: S311 - this wait's jitter of the load floor, not a secret
+
+    def load() -> float:
+        return floor() * share if floor is not None else 0.0
+
+    if since is None and load() >= schedule.min_interval:  # busy: spread the first reads of waits arriving at once
+        pause = random.random() * min(load(), budget) / 2  # noqa: S311 - jitter
+    mark, polls = start, 0
     last_error: WaveError | None = None
     report = _Progress(on_progress, budget=budget, clock=clock)
 
     while True:
-        if pause > 0:
-            remaining = deadline - clock()
-            if remaining <= 0:
-                break
-            await sleep(min(pause, remaining))
+        stretch = load if polls or since is not None else _unloaded  # the spread first read is not held back
+        if pause > 0 and not await _rest(mark, pause, stretch, deadline, clock, sleep):
+            break
+        if run is not None and deadline - clock() < NEAR_DEADLINE and load() >= schedule.min_interval:
+            break
         polls += 1
         answer = await _poll(get_run, deadline, clock)
         if answer is None:
@@ -154,7 +169,7 @@ async def wait_for_run(
         await report(f"{state} for {int(age)} s, poll {polls}")
         if clock() >= deadline:
             break
-        pause = schedule.interval(age)
+        mark, pause = clock(), schedule.interval(age)
         if isinstance(last_error, RateLimitedError) and last_error.retry_after is not None:
             pause = max(pause, last_error.retry_after)
 
@@ -164,6 +179,32 @@ async def wait_for_run(
         )
     elapsed = clock() - start
     return WaitOutcome(run=run, timed_out=True, elapsed=elapsed, polls=polls, age=(age_at_start or 0.0) + elapsed)
+
+
+def _unloaded() -> float:
+    return 0.0
+
+
+async def _rest(
+    mark: float,
+    pause: float,
+    load: Callable[[], float],
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+) -> bool:
+    """Sleep until `pause` after `mark`, or longer while the load floor (which may grow meanwhile) asks for it, but
+    never past the deadline. False when the deadline had already come; True when a read may follow."""
+    while True:
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return False
+        wait = min(mark + max(pause, load()) - clock(), remaining)
+        if wait <= 0:
+            return True
+        await sleep(wait)
+        if clock() >= deadline:
+            return True
 
 
 async def _poll(get_run: GetRun, deadline: float, clock: Callable[[], float]) -> Run | WaveError | None:
