@@ -127,21 +127,14 @@ async def wait_for_run(
     Without `since` the first poll is immediate and the run's age comes from its first answer (`run_age`). With
     `since` (the run as read moments ago: just started, or read by an earlier call) the wait goes on at that run's
     pace: its first poll comes one interval after that read, and its age counts on from there.
-    Transient read failures are retried until the deadline; if the run was never seen, the last one is raised.
-    `floor()`, if given, is the shortest pause the server's load allows now: the schedule stretches under load.
-    """
+    Transient read failures are retried until the deadline (if the run was never seen, the last one is raised).
+    `floor()` is the shortest pause the server's load allows now: the schedule stretches under load."""
     start = clock()
     deadline = start + budget
     run = since.run if since is not None else None
     age_at_start = since.age_at(start) if since is not None else None
-    pause = max(0.0, schedule.interval(since.age) - (start - since.at)) if since is not None else 0.0
-    share = 0.75 + 0.5 * random.random()  # noqa: S311 - this wait's jitter of the load floor, not a secret
-
-    def load() -> float:
-        return floor() * share if floor is not None else 0.0
-
-    if since is None and load() >= schedule.min_interval:  # busy: spread the first reads of waits arriving at once
-        pause = random.random() * min(load(), budget) / 2  # noqa: S311 - jitter
+    load = _Load(floor, schedule.min_interval)
+    pause = _first_pause(schedule, since, start, load, budget)
     mark, polls = start, 0
     last_error: WaveError | None = None
     report = _Progress(on_progress, budget=budget, clock=clock)
@@ -150,7 +143,7 @@ async def wait_for_run(
         stretch = load if polls or since is not None else _unloaded  # the spread first read is not held back
         if pause > 0 and not await _rest(mark, pause, stretch, deadline, clock, sleep):
             break
-        if run is not None and deadline - clock() < NEAR_DEADLINE and load() >= schedule.min_interval:
+        if run is not None and deadline - clock() < NEAR_DEADLINE and load.busy():
             break
         polls += 1
         answer = await _poll(get_run, deadline, clock)
@@ -179,6 +172,33 @@ async def wait_for_run(
         )
     elapsed = clock() - start
     return WaitOutcome(run=run, timed_out=True, elapsed=elapsed, polls=polls, age=(age_at_start or 0.0) + elapsed)
+
+
+class _Load:
+    """The server's load as one wait sees it: the load floor (the shortest pause it allows now), jittered by a share
+    of this wait's own, so that waits arriving together spread out."""
+
+    def __init__(self, floor: Callable[[], float] | None, min_interval: float) -> None:
+        self._floor = floor
+        self._min_interval = min_interval
+        self._share = 0.75 + 0.5 * random.random()  # noqa: S311 - jitter, not a secret
+
+    def __call__(self) -> float:
+        return self._floor() * self._share if self._floor is not None else 0.0
+
+    def busy(self) -> bool:
+        """True when the load asks for longer pauses than the schedule's shortest."""
+        return self() >= self._min_interval
+
+
+def _first_pause(schedule: PollSchedule, since: Seen | None, start: float, load: _Load, budget: float) -> float:
+    """Before the first read: one interval after `since`'s read; when busy, a spread part of the load floor;
+    else none."""
+    if since is not None:
+        return max(0.0, schedule.interval(since.age) - (start - since.at))
+    if load.busy():  # busy: spread the first reads of waits arriving at once
+        return random.random() * min(load(), budget) / 2  # noqa: S311 - jitter
+    return 0.0
 
 
 def _unloaded() -> float:
