@@ -117,8 +117,10 @@ WAIT_ONCE: dict[str, str | None] = dict.fromkeys(FAULT_KINDS) | {
 
 
 def fault(kind: str, route: str, times: int = 1, retry_after: str = "0") -> Fault:
-    """`kind` on the next `times` requests of `route`; a 429 says Retry-After 7 s on execute, `retry_after` on get."""
-    return Fault(kind, route, times, ("7" if route == "execute" else retry_after) if kind == "429" else None)
+    """`kind` on the next `times` requests of `route`; a 429 says Retry-After 7 s on execute, `retry_after` on get;
+    `many` answers 2 MB of tiny objects, twice the suite's bound (the in-process sandbox pays for building it)."""
+    retry = ("7" if route == "execute" else retry_after) if kind == "429" else None
+    return Fault(kind, route, times, retry, size=2_000_000) if kind == "many" else Fault(kind, route, times, retry)
 
 
 async def timed(client: GuardedClient, tool: str, arguments: dict[str, Any]) -> tuple[CallToolResult, float]:

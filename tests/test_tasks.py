@@ -37,6 +37,8 @@ pytestmark = pytest.mark.anyio
 
 MONTHLY = {"workflow_id": "monthly-report", "params": {"month": "March", "year": 2026}}
 """A 6 s run (0.6 s in tests)."""
+THIRTY_SECONDS = {"workflow_id": "timer", "params": {"seconds": 30}}
+"""A run still running when a test's next call comes, however loaded the machine (3 s in tests)."""
 
 
 class TaskCreated(Result):
@@ -162,7 +164,7 @@ async def test_wait_for_run_is_a_task_while_the_run_runs_and_a_result_after(tran
     """wait_for_run of a running run becomes a task; of a finished one, it answers at once as before."""
     server = build_server(make_settings(), transport=transport)
     async with Client(server, mode="auto") as plain:
-        run_id = structured(await plain.call_tool("execute_workflow", MONTHLY))["id"]
+        run_id = structured(await plain.call_tool("execute_workflow", THIRTY_SECONDS))["id"]
     async with tasks_client(transport) as (client, tasks):
         first = structured(await client.call_tool("wait_for_run", {"run_id": run_id}))
         again = structured(await client.call_tool("wait_for_run", {"run_id": run_id}))
