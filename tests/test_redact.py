@@ -3,6 +3,8 @@ caller being served) and text and JSON with each one masked, keys included."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from wave_mcp.caller import caller_key
 from wave_mcp.redact import MASK, Secrets, redact_json, redact_text
 
@@ -34,7 +36,7 @@ def test_every_occurrence_of_every_secret_is_masked_and_empty_ones_are_ignored()
 
 def test_json_is_copied_with_secrets_masked_in_strings_and_keys() -> None:
     """Keys and strings at any depth are masked; numbers, booleans and null are kept; tuples become lists."""
-    value = {"s1": {"list": ["x s1 y", 3, None, True, ("s1",)]}, "n": 1.5, "ok": "fine"}
+    value: dict[str, Any] = {"s1": {"list": ["x s1 y", 3, None, True, ("s1",)]}, "n": 1.5, "ok": "fine"}
     masked = redact_json(value, ["s1"])
     assert masked == {MASK: {"list": [f"x {MASK} y", 3, None, True, [MASK]]}, "n": 1.5, "ok": "fine"}
     assert value["s1"]["list"][0] == "x s1 y"
