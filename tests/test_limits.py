@@ -161,3 +161,16 @@ def test_a_lone_surrogate_is_refused_not_sent() -> None:
 def test_too_deep_counts_the_deepest_branch(value: Any, limit: int, expected: bool) -> None:
     """Each list or object is a level; scalars are not; the deepest branch counts, wherever it is."""
     assert too_deep(value, limit) is expected
+
+
+def test_the_reason_quoted_is_the_first_line_cut_to_120_characters() -> None:
+    """A long or multi-line reason is quoted as its first line, at most 120 characters, so the message stays short."""
+    long_name = type("L" * 200, (), {})
+    with pytest.raises(InvalidInputError) as refusal:
+        encode_params({"x": long_name()})
+    reason = ("Object of type " + "L" * 200)[:120]
+    assert f"cannot be sent as JSON ({reason}): pass plain JSON values" in str(refusal.value)
+    two_lines = type("First\nSecond", (), {})
+    with pytest.raises(InvalidInputError) as refusal:
+        encode_params({"x": two_lines()})
+    assert "cannot be sent as JSON (Object of type First): pass" in str(refusal.value)
