@@ -169,7 +169,7 @@ async def test_a_failed_first_read_does_not_fix_the_age() -> None:
     progress: Progress = []
     await wait(api, budget=30, progress=progress)
     assert progress[0][2] == "API not answering, retrying for 0 s, poll 1"
-    assert progress[1][2].startswith("completed after 6")
+    assert progress[1][2] == "completed after 60 s, poll 2"  # 60 s old when read, 0.5 s into the wait
 
 
 def started_run(seconds_ago: float) -> Run:
@@ -227,3 +227,18 @@ async def test_an_upstream_failure_before_the_run_was_seen_is_retried_not_raised
     api = FakeAPI(clock, script=[down, Run(id="run-1", status="completed")])
     outcome = await wait(api, budget=30)
     assert outcome.run.status == "completed" and outcome.polls == 2 and not outcome.timed_out
+
+
+async def test_a_schedule_without_pauses_still_stops_at_the_deadline() -> None:
+    """With no pause between polls, the wait ends with the poll that reaches the deadline."""
+    clock = FakeClock()
+    api = FakeAPI(clock, script=[running()], read_seconds=1.0)
+    schedule = PollSchedule(min_interval=0.0, growth=0.0, jitter=0.0)
+    outcome = await wait(api, budget=3.0, schedule=schedule)
+    assert outcome.timed_out and outcome.polls == 3 and [at for at, _ in api.calls] == [1000, 1001, 1002]
+
+
+def test_a_schedule_without_a_floor_polls_a_new_run_at_once() -> None:
+    """Negative and zero ages count as zero: a new run's pause is the floor, here none."""
+    schedule = PollSchedule(min_interval=0.0, jitter=0.0)
+    assert (schedule.interval(0.0), schedule.interval(-3.0), schedule.interval(2.0)) == (0.0, 0.0, 0.5)
