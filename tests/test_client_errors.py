@@ -294,3 +294,20 @@ async def test_the_key_is_masked_before_the_excerpt_is_cut() -> None:
     body = ("x" * (EXCERPT_CHARS - 5) + API_KEY).encode()
     message = await message_for(body)
     assert API_KEY[:5] not in message and message.endswith("x" * (EXCERPT_CHARS - 5) + "***")
+
+
+@pytest.mark.anyio
+async def test_bytes_that_are_not_utf8_are_quoted_as_replacement_characters() -> None:
+    """An undecodable body or title does not break the message."""
+    assert (await message_for(b"bad \xff byte")).endswith("The API said: bad \ufffd byte")
+    titled = await message_for(b"<html><title>T\xff</title></html>")
+    assert titled.endswith("The API said: an HTML page titled 'T\ufffd'")
+
+
+@pytest.mark.anyio
+async def test_a_page_is_recognised_as_html_only_from_its_first_500_bytes() -> None:
+    """'<html' within the first 500 bytes names a page; later, the body is quoted as text."""
+    early = await message_for(b" " * 495 + b"<html><title>T</title></html>")
+    assert early.endswith("The API said: an HTML page titled 'T'")
+    late = await message_for(b" " * 496 + b"<html><title>T</title></html>")
+    assert late.endswith("The API said: <html><title>T</title></html>")

@@ -202,10 +202,12 @@ def test_an_entry_that_just_fits_is_kept() -> None:
     # 2 + 4 * 400 = 1602; an entry of 398 ends at 2000 exactly; one more entry is then left out
     params = {**entries(4, 400), "last": "x" * (398 - len('{"last":""}')), "after": text_of_size(3000)}
     shown = run_report(run(params=params), max_chars=MAX).params
-    assert shown is not None and "last" in shown and shown["…"] == "1 more entry left out"
+    assert shown is not None and list(shown) == ["k00", "k01", "k02", "k03", "last", "…"]
+    assert shown["…"] == "1 more entry left out"
     params["last"] = "x" * (399 - len('{"last":""}'))
     shown = run_report(run(params=params), max_chars=MAX).params
-    assert shown is not None and "last" not in shown and shown["…"] == "2 more entries left out"
+    assert shown is not None and list(shown) == ["k00", "k01", "k02", "k03", "…"]
+    assert shown["…"] == "2 more entries left out"
 
 
 def test_a_thousand_entries_are_counted_with_a_separator() -> None:
@@ -461,3 +463,16 @@ def test_names_and_descriptions_are_cut_at_their_bounds() -> None:
     assert cut.name == f"{'n' * (NAME_CHARS - 40)}… (41 more characters)"
     assert cut.description == f"{'d' * (DESCRIPTION_CHARS - 40)}… (41 more characters)"
     assert cut.id == f"{'i' * (SCALAR_CHARS - 40)}… (41 more characters)"
+
+
+def test_non_ascii_results_are_counted_and_shown_as_characters() -> None:
+    """Pages and the text count characters, not escapes: 'é' is one character and shown as itself."""
+    page = run_report(run(result="é" * 150), max_chars=MAX).result_page
+    assert page is not None and (page.total_chars, page.text) == (152, '"' + "é" * 99)
+    assert '"name": "Zoë"' in render_text(run_report(run(result={"name": "Zoë"}), max_chars=MAX))
+
+
+def test_a_wait_that_timed_out_at_once_says_zero_seconds() -> None:
+    """A zero-second wait that timed out says 0 s."""
+    report = wait_report(WaitOutcome(run=run(status="running"), timed_out=True, elapsed=0.0, polls=1), max_chars=MAX)
+    assert "after waiting 0 s" in report.next_step
