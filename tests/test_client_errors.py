@@ -132,6 +132,12 @@ def test_rate_limits_carry_retry_after_and_say_when(status: int) -> None:
     assert "try again in a little while." in str(unknown)
 
 
+def test_without_an_excerpt_the_message_ends_with_the_advice() -> None:
+    """`said` is optional: without it nothing is appended."""
+    assert str(error(418)) == "The Wave API answered GET /runs/r1 with HTTP 418."
+    assert str(error(404)).endswith("check the run id.")
+
+
 def test_a_server_error_says_it_is_not_this_server_s_doing() -> None:
     """5xx names the request and says to try again."""
     message = str(error(502, said=" The API said: down"))

@@ -150,6 +150,8 @@ def test_pointers_read_lists_by_index_and_the_empty_pointer_is_the_whole() -> No
     assert resolve_pointer(document, "") is document
     assert (resolve_pointer(document, "/l/0"), resolve_pointer(document, "/l/10")) == (0, 10)
     assert resolve_pointer(document, "/~01") == "tilde-one"
+    with pytest.raises(InvalidInputError, match="no '01'"):
+        resolve_pointer(document, "/l/01")
 
 
 # ---- params and the other attributes ---------------------------------------------------------------------------

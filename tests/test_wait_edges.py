@@ -87,7 +87,7 @@ async def test_a_read_hanging_after_the_run_was_seen_returns_the_run_as_last_see
 
 @pytest.mark.parametrize(
     ("seconds_ago", "age"),
-    [(0.0, 0.0), (42.5, 42.5), (DAY, DAY), (DAY + 1, 0.0), (-1.0, 0.0), (-DAY, 0.0)],
+    [(0.0, 0.0), (0.5, 0.5), (42.5, 42.5), (DAY, DAY), (DAY + 1, 0.0), (-1.0, 0.0), (-DAY, 0.0)],
 )
 def test_the_age_is_trusted_from_zero_up_to_a_day(seconds_ago: float, age: float) -> None:
     """A start time in the future or more than a day back gives age 0 (the clocks disagree); a day exactly counts."""
