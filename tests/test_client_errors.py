@@ -201,6 +201,16 @@ def test_retry_after_that_would_end_past_the_deadline_is_not_waited_for() -> Non
     assert retry_pause(time.monotonic() + 5.0)(limited(4.0)) == 4.0
 
 
+def test_a_pause_that_would_end_exactly_at_the_deadline_is_not_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry-After or the longest backoff equal to the time left: the read gives up, since the retry could not end
+    before the deadline."""
+    monkeypatch.setattr("wave_mcp.client.time.monotonic", lambda: 100.0)
+    assert retry_pause(105.0)(limited(5.0)) is False
+    assert retry_pause(105.0)(limited(4.99)) == 4.99
+    assert retry_pause(100.75)(upstream()) is False
+    assert retry_pause(100.76)(upstream()) is not False
+
+
 def test_a_rate_limit_without_retry_after_backs_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a hint a 429 is retried like any transient failure."""
     monkeypatch.setattr("wave_mcp.client.random.uniform", lambda low, high: low)

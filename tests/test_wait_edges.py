@@ -242,3 +242,19 @@ def test_a_schedule_without_a_floor_polls_a_new_run_at_once() -> None:
     """Negative and zero ages count as zero: a new run's pause is the floor, here none."""
     schedule = PollSchedule(min_interval=0.0, jitter=0.0)
     assert (schedule.interval(0.0), schedule.interval(-3.0), schedule.interval(2.0)) == (0.0, 0.0, 0.5)
+
+
+async def test_a_new_run_s_age_after_a_timed_out_wait_is_the_time_waited() -> None:
+    """A run 0 s old when the wait began is as old as the wait when it times out."""
+    clock = FakeClock()
+    outcome = await wait(FakeAPI(clock, script=[running()]), budget=3.0, since=Seen(run=running(), at=1000.0, age=0.0))
+    assert outcome.timed_out and outcome.age == 3.0
+
+
+async def test_progress_is_the_time_waited_in_hundredths() -> None:
+    """Progress is the elapsed time rounded to 0.01 s."""
+    clock = FakeClock()
+    api = FakeAPI(clock, script=[running()], read_seconds=0.123)
+    progress: Progress = []
+    await wait(api, budget=1.0, progress=progress)
+    assert [value for value, _, _ in progress] == [0.12, 0.75, 1.12]
