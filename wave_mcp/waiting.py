@@ -126,9 +126,8 @@ async def wait_for_run(
 
     Without `since` the first poll is immediate and the run's age comes from its first answer (`run_age`). With
     `since` (the run as read moments ago: just started, or read by an earlier call) the wait goes on at that run's
-    pace: its first poll comes one interval after that read, and its age counts on from there.
-    Transient read failures are retried until the deadline (if the run was never seen, the last one is raised).
-    `floor()` is the shortest pause the server's load allows now: the schedule stretches under load."""
+    pace: its first poll comes one interval after that read, and its age counts on from there. Transient read failures
+    are retried until the deadline (the last is raised if the run was never seen). `floor()`: see `_Load`."""
     start = clock()
     deadline = start + budget
     run = since.run if since is not None else None
