@@ -134,6 +134,8 @@ async def pace(reps: int = 50, seed: int = 20261202) -> Table:
 
 
 class AnyResult(Result):
+    """Any result, as a tasks-aware client reads `tasks/get` (the tests use these three types too)."""
+
     model_config = ConfigDict(extra="allow")
 
 

@@ -22,9 +22,10 @@ from mcp import Client, MCPError
 from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult, Request, RequestParams, Result
+from mcp.types import CallToolResult, Request, Result
 from pydantic import ConfigDict, Field
 
+from bench.tasks import AnyResult, GetTask, TaskParams
 from tests.helpers import API_KEY, ROOT, make_settings, server_env
 from tests.servers import app_in_thread
 from wave_mcp.config import example_catalog_path
@@ -49,20 +50,6 @@ class TaskCreated(Result):
     task_id: str = Field(alias="taskId")
     status: str
     poll_interval_ms: int | None = Field(default=None, alias="pollIntervalMs")
-
-
-class AnyResult(Result):
-    model_config = ConfigDict(extra="allow")
-
-
-class TaskParams(RequestParams):
-    task_id: str = Field(alias="taskId")
-
-
-class GetTask(Request[TaskParams, Literal["tasks/get"]]):
-    method: Literal["tasks/get"] = "tasks/get"
-    params: TaskParams
-    name_param = "taskId"
 
 
 class CancelTask(Request[TaskParams, Literal["tasks/cancel"]]):

@@ -45,7 +45,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 class Settings(BaseSettings):
-    """The server's configuration. Field descriptions are the README's configuration table."""
+    """The server's configuration. Field descriptions are the configuration table of docs/configuration.md."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
