@@ -10,9 +10,19 @@ from typing import Any
 
 import pytest
 
+from wave_mcp import reports
 from wave_mcp.limits import REPLACEMENT, encodable, has_surrogates
 from wave_mcp.models import Run
-from wave_mcp.reports import LARGE_CHARS, LARGE_ENTRIES, RELEASE_SLICE, is_large, release, run_report
+from wave_mcp.reports import (
+    LARGE_CHARS,
+    LARGE_ENTRIES,
+    RELEASE_SLICE,
+    SLICE_WEIGHT,
+    SPLIT_DEPTH,
+    is_large,
+    release,
+    run_report,
+)
 
 PAGE = 1_000
 
@@ -60,6 +70,112 @@ def test_a_large_result_s_pages_join_into_its_exact_compact_json(value: Any) -> 
     assert paged_text(value) == compact(value)
 
 
+Step = tuple[str, int]
+"""("encode", entries handed to the C encoder in one call) or ("yield", 0): the interpreter offered to the loop."""
+YIELD: Step = ("yield", 0)
+
+
+def entries(value: Any) -> int:
+    """The entries in `value`, counted all the way down (what one encoder call has to walk)."""
+    if isinstance(value, dict):
+        return len(value) + sum(entries(child) for child in value.values())
+    if isinstance(value, list):
+        return len(value) + sum(entries(child) for child in value)
+    return 0
+
+
+def making_steps(monkeypatch: pytest.MonkeyPatch, value: Any) -> list[Step]:
+    """How the result's JSON text is made for `get_run`: each encoder call (work done holding the interpreter) and
+    each point where the worker thread making it lets the event loop run. Calls for a key or a scalar alone (no
+    entries) are left out; the text made is checked to be exact."""
+    steps: list[Step] = []
+    encode = reports._encode
+
+    def recorded_encode(part: Any) -> str:
+        if entries(part):
+            steps.append(("encode", entries(part)))
+        return encode(part)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reports, "_encode", recorded_encode)
+        patch.setattr(reports, "_let_the_loop_run", lambda: steps.append(YIELD))
+        page = run_report(Run(id="r1", status="completed", result=value), max_chars=PAGE).result_page
+    assert page is not None and page.offset == 0
+    assert paged_text(value) == compact(value)
+    return steps
+
+
+def sliced(*sizes: int) -> list[Step]:
+    """The steps of a wide list or object made in slices of `sizes` entries."""
+    return [step for size in sizes for step in (("encode", size), YIELD)]
+
+
+def test_a_wide_list_is_made_a_slice_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """5,000 numbers: encoder calls of SLICE_WEIGHT entries at most, each followed by a yield to the event loop."""
+    assert making_steps(monkeypatch, list(range(2 * SLICE_WEIGHT + 1_000))) == sliced(SLICE_WEIGHT, SLICE_WEIGHT, 1_000)
+
+
+def test_a_slice_counts_its_entries_own_entries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 rows of 50 numbers weigh 51 each: a slice ends with the row that brings it to SLICE_WEIGHT (the 40th),
+    and a wide object's entries are sliced the same way."""
+    rows = [list(range(50)) for _ in range(300)]
+    per_slice = -(-SLICE_WEIGHT // 51)  # 39 rows weigh 1,989, 40 weigh 2,040
+    full, rest = divmod(len(rows), per_slice)
+    expected = sliced(*[per_slice * 51] * full, rest * 51)
+    assert making_steps(monkeypatch, rows) == expected
+    assert making_steps(monkeypatch, {f"row {i}": row for i, row in enumerate(rows)}) == expected
+
+
+def test_an_entry_that_weighs_a_slice_is_made_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a wide list, a slice ends before an entry that weighs SLICE_WEIGHT alone, and that entry is made in
+    slices of its own; in a wide object too."""
+    heavy = list(range(2 * SLICE_WEIGHT + 1_000))
+    own = sliced(SLICE_WEIGHT, SLICE_WEIGHT, 1_000)
+    assert making_steps(monkeypatch, [1] * 300 + [heavy] + [2] * 300) == [*sliced(300), *own, YIELD, *sliced(300)]
+    table = {f"k{i}": heavy if i == 300 else i for i in range(600)}
+    assert making_steps(monkeypatch, table) == [*sliced(300), *own, YIELD, *sliced(299)]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (["text"] * LARGE_ENTRIES, [("encode", LARGE_ENTRIES)]),
+        (["text"] * (LARGE_ENTRIES + 1), sliced(LARGE_ENTRIES + 1)),
+        (
+            {"meta": {"count": 2, "tags": ["a", "b"]}, "items": list(range(3_000))},
+            [("encode", 4), *sliced(2_000, 1_000)],
+        ),
+        ({"items": list(range(SLICE_WEIGHT // 10 + 1_000))}, sliced(SLICE_WEIGHT // 10 + 1_000)),
+        ({1: list(range(3_000))}, [("encode", 3_001)]),
+    ],
+    ids=["small", "large", "a-few-entries-around-a-wide-one", "one-entry", "keys-not-text"],
+)
+def test_what_is_made_in_one_call(monkeypatch: pytest.MonkeyPatch, value: Any, expected: list[Step]) -> None:
+    """A result that is not large is one encoder call; a large one is opened where it has a few entries, each small
+    part one call and each wide one in slices. An object whose keys are not text (only built in process) is made
+    whole, as `json.dumps` would."""
+    assert making_steps(monkeypatch, value) == expected
+
+
+@pytest.mark.parametrize("levels", [SPLIT_DEPTH - 1, SPLIT_DEPTH])
+def test_a_large_value_is_taken_apart_near_the_top_only(monkeypatch: pytest.MonkeyPatch, levels: int) -> None:
+    """A wide list fewer than SPLIT_DEPTH levels down is made in slices; SPLIT_DEPTH levels down it goes whole."""
+    value: Any = list(range(3_000))
+    for _ in range(levels - 1):
+        value = [value]
+    expected = sliced(2_000, 1_000) if levels < SPLIT_DEPTH else [("encode", 3_000)]
+    assert making_steps(monkeypatch, {"data": value}) == expected
+
+
+def releasing_steps(monkeypatch: pytest.MonkeyPatch, value: Any) -> list[int]:
+    """`release(value)`, and the entries left in `value` each time it lets the event loop run."""
+    left: list[int] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(reports, "_let_the_loop_run", lambda: left.append(entries(value)))
+        release(value)
+    return left
+
+
 def test_a_result_deeper_than_the_encoder_s_recursion_is_still_exact_json() -> None:
     """A result nested 3,000 levels deep (past the C encoder's recursion) comes as its exact JSON text."""
     depth = 3_000
@@ -98,19 +214,29 @@ def test_what_counts_as_large(value: Any, large: bool) -> None:
     assert is_large(value) is large
 
 
-def test_release_empties_a_result_in_slices() -> None:
-    """After `release`, the result and the containers in it are empty, however large."""
-    inner_list = list(range(RELEASE_SLICE * 2 + 7))
-    inner_dict = {str(i): [i] for i in range(RELEASE_SLICE + 3)}
-    value = {"list": inner_list, "dict": inner_dict, "small": [1, 2], "scalar": 3}
-    release(value)
-    assert value == {} and inner_list == [] and inner_dict == {}
-    as_list: list[Any] = [[1, 2], {"a": 1}] * (RELEASE_SLICE + 1)
-    first = as_list[0]
-    release(as_list)
-    assert as_list == [] and first == []
+def test_release_empties_a_result_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After `release`, the result and the containers in it are empty, however large, and it was freed RELEASE_SLICE
+    entries at a time (counting their own entries): from the end of a list, from the end of an object."""
+    numbers = list(range(2 * RELEASE_SLICE + 7))
+    assert releasing_steps(monkeypatch, numbers) == [RELEASE_SLICE + 7, 7, 0] and numbers == []
+    pairs = {str(i): [i] for i in range(RELEASE_SLICE + 3)}  # each weighs 2
+    assert releasing_steps(monkeypatch, pairs) == [RELEASE_SLICE + 6, 6, 0] and pairs == {}
+    mixed: list[Any] = [[1, 2], {"a": 1}] * (RELEASE_SLICE + 1)  # weighing 3 and 2: 2,000 entries a slice
+    assert releasing_steps(monkeypatch, mixed) == [5 * (RELEASE_SLICE + 1) - 5 * 1_000 * i for i in range(1, 6)] + [0]
     release("text")
     release(None)
+
+
+def test_release_empties_heavy_and_large_entries_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry that weighs a slice alone is emptied in slices of its own before it is freed; in an object of a few
+    entries, so is one that is large further down (a few levels of one entry each around a wide list)."""
+    heavy = list(range(2 * RELEASE_SLICE))
+    value: dict[str, Any] = {"heavy": heavy, "after": 1}
+    assert releasing_steps(monkeypatch, value) == [2 * RELEASE_SLICE + 1, RELEASE_SLICE + 1, 1, 0]
+    assert heavy == [] and value == {}
+    rows = [[i] for i in range(LARGE_ENTRIES + 500)]
+    value = {"data": {"rows": rows}}
+    assert releasing_steps(monkeypatch, value) == [2, 1, 0] and rows == []
 
 
 @pytest.mark.parametrize(

@@ -413,15 +413,31 @@ async def test_repeated_waits_keep_following_the_run_s_age(length: float) -> Non
 
 async def test_the_schedule_stretches_to_the_load_floor() -> None:
     """With a floor of 4 s (many waits at once), no pause is much shorter (jitter: 0.75 to 1.25 of it), and the
-    first reads of waits arriving together are spread over the first half of the floor."""
-    for _ in range(20):
+    first reads of waits arriving together are spread evenly over the first half of the floor (0 to 2.5 s, 1 s on
+    average), not held back to the floor or bunched near its start."""
+    first_reads = []
+    for _ in range(200):
         time = FakeClock()
         api = FakeAPI(time)
-        outcome = await wait(api, budget=20, floor=lambda: 4.0)
+        outcome = await wait(api, budget=12, floor=lambda: 4.0)
         reads = [at - 1000.0 for at, _ in api.calls]
-        assert 0.0 <= reads[0] <= 2.5
+        first_reads.append(reads[0])
         assert all(3.0 - 1e-9 <= later - earlier <= 5.0 + 1e-9 for earlier, later in itertools.pairwise(reads))
         assert outcome.timed_out and outcome.polls == len(reads)
+    assert 0.0 <= min(first_reads) < 0.5 and 2.0 < max(first_reads) <= 2.5
+    assert 0.8 <= statistics.mean(first_reads) <= 1.2  # 5 standard deviations of the mean of 200 draws
+
+
+async def test_a_floor_equal_to_the_shortest_pause_is_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The load floor at exactly the schedule's shortest pause (jitter fixed at its middle) counts as busy: the one
+    read due with exactly NEAR_DEADLINE left still happens, and none follows it in the last NEAR_DEADLINE."""
+    monkeypatch.setattr(random, "random", lambda: 0.5)
+    schedule = PollSchedule(min_interval=4.75, max_interval=4.75, jitter=0.0)
+    time = FakeClock()
+    api = FakeAPI(time)
+    outcome = await wait(api, budget=5, schedule=schedule, since=just_seen(), floor=lambda: 4.75)
+    assert [at - 1000.0 for at, _ in api.calls] == [5.0 - NEAR_DEADLINE]
+    assert outcome.timed_out and outcome.elapsed == 5.0
 
 
 async def test_the_floor_is_read_again_after_each_sleep() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -47,12 +47,13 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=st
 def _dumps(value: Any) -> str:
     """`value` as compact JSON, the same text however it is made.
 
-    A large value is made in pieces, each one short call of the C encoder, so that a worker thread making it lets
-    the event loop run in between. A value nested too deep for the C encoder's recursion (answers may be nested as
-    deep as the parser accepted, about 900 levels) is made by `_deep_dumps`, which keeps a stack of its own.
+    A large value (`is_large`: wide at the top or further down) is made in pieces, each one short call of the C
+    encoder, so that a worker thread making it lets the event loop run in between. A value nested too deep for the
+    C encoder's recursion (answers may be nested as deep as the parser accepted, about 900 levels) is made by
+    `_deep_dumps`, which keeps a stack of its own.
     """
     try:
-        if not isinstance(value, dict | list) or len(value) <= SLICE_WEIGHT // 10:
+        if not is_large(value):
             return _encode(value)
         return "".join(_pieces(value))
     except RecursionError:
@@ -113,31 +114,69 @@ def is_large(value: Any) -> bool:
 
 
 RELEASE_SLICE = 5_000
-"""Entries freed at a time by `release`."""
+"""`release` frees a large value's entries about this many at a time (counting their own entries)."""
+
+
+def _weight(value: Any) -> int:
+    """What an entry weighs in a slice: 1, plus its own entries when it is a list or an object."""
+    return 1 + (len(value) if isinstance(value, dict | list) else 0)
+
+
+def _slice_length(window: Sequence[Any], weight_limit: int) -> int:
+    """How many entries from the start of `window` make one slice: a slice ends with the entry that brings it to
+    `weight_limit`, or just before an entry that weighs that much alone (which makes a slice of its own)."""
+    kinds = set(map(type, window))
+    if dict not in kinds and list not in kinds:  # scalars only, counted at C speed
+        return min(len(window), weight_limit)
+    count = weight = 0
+    for child in window:
+        child_weight = _weight(child)
+        if count and child_weight >= weight_limit:
+            break
+        count += 1
+        weight += child_weight
+        if weight >= weight_limit:
+            break
+    return count
 
 
 def release(value: Any) -> None:
-    """Empty `value`'s large lists and objects a slice at a time, so that freeing them never holds the interpreter
-    for long (freeing a million objects at once takes about 100 ms of C code). `value` must not be used after."""
+    """Empty `value`'s lists and objects a slice at a time (from the end), so that freeing a large value never
+    holds the interpreter for long (freeing a million objects at once takes about 100 ms of C code). An entry that
+    weighs a slice alone, or is large (`is_large`) in a list or object of a few entries, is emptied first.
+    `value` must not be used after."""
     todo = [value] if isinstance(value, dict | list) else []
     while todo:
-        node = todo.pop()
-        children = node.values() if isinstance(node, dict) else node
-        todo.extend(islice((child for child in children if isinstance(child, dict | list) and child), 64))
+        node = todo[-1]
+        if not node:
+            todo.pop()
+            continue
+        values = reversed(node) if isinstance(node, list) else reversed(node.values())
+        count = _slice_length(list(islice(values, RELEASE_SLICE)), RELEASE_SLICE)
+        last = node[-1] if isinstance(node, list) else node[next(reversed(node))]
+        narrow = len(node) <= SLICE_WEIGHT // 10
+        if (
+            count == 1
+            and isinstance(last, dict | list)
+            and (_weight(last) >= RELEASE_SLICE or (narrow and is_large(last)))
+        ):
+            todo.append(last)  # heavy: empty it first; it is freed, empty, with the next slice
+            continue
         if isinstance(node, list):
-            while node:
-                del node[-RELEASE_SLICE:]
-                time.sleep(0)
+            del node[-count:]
         else:
-            while node:
-                for key in list(islice(node, RELEASE_SLICE)):
-                    del node[key]
-                time.sleep(0)
+            for _ in range(count):
+                node.popitem()
+        _let_the_loop_run()
 
 
-def _pieces(value: Any) -> Iterator[str]:
-    """The compact JSON of `value` in pieces (see `_dumps`), with a stack of its own instead of recursion."""
-    todo: list[Any] = [(value, 0)]
+def _pieces(value: Any, depth: int = 0) -> Iterator[str]:
+    """The compact JSON of `value` in pieces (see `_dumps`), with a stack of its own instead of recursion.
+
+    Within SPLIT_DEPTH levels a large list or object is taken apart: one of a few entries entry by entry, a wide one
+    in slices (`_slices`). Anything else is one encoder call.
+    """
+    todo: list[Any] = [(value, depth)]
     while todo:
         item = todo.pop()
         if isinstance(item, str):
@@ -145,10 +184,10 @@ def _pieces(value: Any) -> Iterator[str]:
             continue
         node, depth = item
         plain = isinstance(node, dict) and not all(isinstance(key, str) for key in node)
-        if not isinstance(node, dict | list) or not node or depth >= SPLIT_DEPTH or plain:
+        if depth >= SPLIT_DEPTH or plain or not is_large(node):
             yield _encode(node)
         elif len(node) > SLICE_WEIGHT // 10:
-            yield from _slices(node)
+            yield from _slices(node, depth)
         else:
             entries = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
             todo.append("}" if isinstance(node, dict) else "]")
@@ -159,28 +198,30 @@ def _pieces(value: Any) -> Iterator[str]:
             todo.append("{" if isinstance(node, dict) else "[")
 
 
-def _slices(node: dict[str, Any] | list[Any]) -> Iterator[str]:
-    """A large list or object as JSON, encoded a slice of entries at a time (see SLICE_WEIGHT)."""
-    opening, closing = ("{", "}") if isinstance(node, dict) else ("[", "]")
-    values = iter(node.values() if isinstance(node, dict) else node)
-    entries = iter(node.items()) if isinstance(node, dict) else iter(node)
-    yield opening
-    first = True
-    while True:
-        count = weight = 0
-        for child in values:
-            count += 1
-            weight += 1 + (len(child) if isinstance(child, dict | list) else 0)
-            if weight >= SLICE_WEIGHT:
-                break
-        if count == 0:
-            break
-        chunk = list(islice(entries, count))
-        text = _encode(dict(chunk) if isinstance(node, dict) else chunk)
-        yield ("" if first else ",") + text[1:-1]
-        first = False
-        time.sleep(0)  # let the event loop have the interpreter now (this runs in a worker thread)
-    yield closing
+def _slices(node: dict[str, Any] | list[Any], depth: int) -> Iterator[str]:
+    """A wide list or object as JSON, a slice of entries (see SLICE_WEIGHT) per encoder call; an entry that weighs a
+    slice alone is made in pieces of its own."""
+    keys: list[str] | None = list(node) if isinstance(node, dict) else None
+    values: list[Any] = list(node.values()) if isinstance(node, dict) else node
+    yield "[" if keys is None else "{"
+    start = 0
+    while count := _slice_length(values[start : start + SLICE_WEIGHT], SLICE_WEIGHT):  # no slice has more entries
+        part = values[start : start + count]
+        comma = "," if start else ""
+        if count == 1 and _weight(part[0]) >= SLICE_WEIGHT:
+            yield comma + ("" if keys is None else _encode(keys[start]) + ":")
+            yield from _pieces(part[0], depth + 1)
+        else:
+            chunk = part if keys is None else dict(zip(keys[start : start + count], part, strict=True))
+            yield comma + _encode(chunk)[1:-1]
+        start += count
+        _let_the_loop_run()
+    yield "]" if keys is None else "}"
+
+
+def _let_the_loop_run() -> None:
+    """Called between two slices of work done in a worker thread: the event loop gets the interpreter now."""
+    time.sleep(0)
 
 
 def _clip(text: str | None, limit: int = SCALAR_CHARS) -> str | None:
