@@ -19,7 +19,7 @@ from pathlib import Path
 
 import anyio
 
-from bench import biganswer, capacity, coldstart, overhead, scale, tasks, trickle, waits
+from bench import biganswer, capacity, coldstart, overhead, scale, shapes, tasks, trickle, waits
 from bench.common import ERAS, ROOT, Table
 
 Bench = Callable[[], Awaitable[list[Table]]]
@@ -39,6 +39,7 @@ def benches(quick: bool) -> dict[str, Bench]:
             "scale": lambda: scale.run(waits=20, seconds=0.5),
             "capacity": lambda: capacity.run(waits=20, seconds=1.0),
             "biganswer": lambda: biganswer.run(size=300_000),
+            "shapes": lambda: shapes.run(entries=5_000),
             "trickle": lambda: trickle.run(calls=1),
             "tasks": lambda: tasks.run(reps=3, seconds=0.5, rounds=1),
         }
@@ -49,6 +50,7 @@ def benches(quick: bool) -> dict[str, Bench]:
         "scale": lambda: scale.run(waits=1000),
         "capacity": lambda: capacity.run(waits=1000),
         "biganswer": lambda: biganswer.run(),
+        "shapes": lambda: shapes.run(),
         "trickle": lambda: trickle.run(),
         "tasks": lambda: tasks.run(),
     }

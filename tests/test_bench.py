@@ -85,7 +85,14 @@ def test_a_tiny_run_of_every_benchmark_prints_every_table(tmp_path: Path) -> Non
     out = done.stdout
     assert out.strip() in written.read_text()
     assert PERFORMANCE.read_text(encoding="utf-8") == before
-    for title in ("### Cold start and idle memory", "### Call overhead", "### Waiting", "### Scale", "### Tasks: "):
+    for title in (
+        "### Cold start and idle memory",
+        "### Call overhead",
+        "### Waiting",
+        "### Scale",
+        "### Tasks: ",
+        "### Large results by shape",
+    ):
         assert title in out
     assert "Machine: " in out
     assert "| 20 of 20 |" in out
