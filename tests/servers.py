@@ -1,8 +1,10 @@
-"""Helpers that run wave-mcp over HTTP for tests: an ASGI app on a loopback port in a thread, or the real
-`python -m wave_mcp serve --transport http` as a subprocess."""
+"""Helpers that run wave-mcp for tests: an ASGI app on a loopback port in a thread, the real
+`python -m wave_mcp serve --transport http` as a subprocess, or the real `python -m wave_mcp` over stdio spoken to in
+raw JSON-RPC lines."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -11,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -19,7 +22,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tests.helpers import API_KEY, EXAMPLE_ID, ROOT, GuardedClient, ProgressLog, free_port
+from tests.helpers import API_KEY, EXAMPLE_ID, ROOT, GuardedClient, ProgressLog, free_port, server_env
 
 START_SECONDS = 20.0
 
@@ -127,3 +130,74 @@ async def run_example(client: GuardedClient) -> tuple[dict[str, Any], list[float
         "wait_for_run", {"run_id": run["id"], "timeout_seconds": 10}, progress_callback=progress
     )
     return done.structured_content or {}, progress.values
+
+
+def jsonrpc_line(request_id: int, method: str, params: dict[str, Any] | None = None) -> bytes:
+    """One JSON-RPC request as a line's bytes (without its newline)."""
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return json.dumps(message).encode()
+
+
+class StdioLines:
+    """`python -m wave_mcp` over stdio, spoken to in raw JSON-RPC lines."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdin is not None and process.stdout is not None
+        self.process = process
+        self._stdin = process.stdin
+        self._stdout = process.stdout
+        self._next_id = 1_000  # above the ids a test writes itself
+        self.initialized: dict[str, Any] = {}
+        """The answer to `initialize`."""
+
+    def send(self, line: bytes) -> None:
+        self._stdin.write(line + b"\n")
+        self._stdin.flush()
+
+    def receive(self) -> dict[str, Any]:
+        """The next message the server writes."""
+        message: dict[str, Any] = json.loads(self._stdout.readline())
+        return message
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send a request with an id of its own; its answer (notifications before it are passed over)."""
+        self._next_id += 1
+        self.send(jsonrpc_line(self._next_id, method, params))
+        while True:
+            answer = self.receive()
+            if answer.get("id") == self._next_id:
+                return answer
+
+    def peak_kib(self) -> int:
+        """The server's peak resident memory so far, in KiB."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        return 0
+
+
+@contextmanager
+def stdio_lines(url: str) -> Iterator[StdioLines]:
+    """The real server over stdio against the API at `url`, initialized in the 2025-11-25 era."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wave_mcp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=server_env(url),
+        cwd=ROOT,
+    )
+    server = StdioLines(process)
+    try:
+        init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
+        server.initialized = server.request("initialize", init)
+        server.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        yield server
+    finally:
+        try:
+            process.communicate(timeout=10)  # closes stdin, reads what is left, closes stdout: no pipe left open
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()

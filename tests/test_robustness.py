@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -32,13 +29,12 @@ from tests.helpers import (
     API_KEY,
     EXAMPLE_ID,
     EXAMPLE_PARAMS,
-    ROOT,
     GuardedClient,
     data_of,
     make_settings,
-    server_env,
     text_of,
 )
+from tests.servers import jsonrpc_line, stdio_lines
 from wave_mcp.client import PARSE_IN_THREAD_BYTES
 from wave_mcp.http import MAX_BODY_BYTES, GuardedH11Protocol, create_http_app
 from wave_mcp.limits import REPLACEMENT, has_surrogates
@@ -222,67 +218,12 @@ async def test_a_trickled_answer_ends_before_the_promise(tool: str, sandbox_serv
 # ---- 6. transport hygiene: stdio -------------------------------------------------------------------------------
 
 
-class RawServer:
-    """`python -m wave_mcp` spoken to in raw lines."""
-
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        self.process = process
-        assert process.stdin is not None and process.stdout is not None
-        self.stdin = process.stdin
-        self.stdout = process.stdout
-
-    def send(self, line: bytes) -> None:
-        self.stdin.write(line + b"\n")
-        self.stdin.flush()
-
-    def request(self, request_id: int, method: str, params: dict[str, Any] | None = None) -> bytes:
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
-        if params is not None:
-            message["params"] = params
-        return json.dumps(message).encode()
-
-    def receive(self) -> dict[str, Any]:
-        message: dict[str, Any] = json.loads(self.stdout.readline())
-        return message
-
-    def peak_kib(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-        return 0
-
-
-@contextmanager
-def raw_server(url: str) -> Iterator[RawServer]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wave_mcp"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=server_env(url),
-        cwd=ROOT,
-    )
-    server = RawServer(process)
-    try:
-        init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
-        server.send(server.request(0, "initialize", init))
-        assert server.receive()["id"] == 0
-        server.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
-        yield server
-    finally:
-        try:
-            process.communicate(timeout=10)  # closes stdin, reads what is left, closes stdout: no pipe left open
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-
-
 @pytest.mark.stdio
 def test_bad_lines_over_stdio_are_answered(sandbox_server: tuple[str, SandboxState]) -> None:
     """Not JSON: -32700 with id null; a lone surrogate in arguments: an error for that id; a line over 4 MiB: refused
     with its id, without being held; JSON that is no request: -32600. Every request is answered, and serving goes on."""
     url, _ = sandbox_server
-    with raw_server(url) as server:
+    with stdio_lines(url) as server:
         server.send(b"this is not json")
         assert server.receive() == {
             "jsonrpc": "2.0",
@@ -303,7 +244,7 @@ def test_bad_lines_over_stdio_are_answered(sandbox_server: tuple[str, SandboxSta
         )
         server.send(b'{"jsonrpc":"2.0","id":8,"method":"tools/list","params":[1]}')
         assert server.receive()["error"]["code"] in (-32600, -32602)
-        huge = server.request(9, "tools/call", {"name": "get_run", "arguments": {"run_id": "x" * (50 * 1024 * 1024)}})
+        huge = jsonrpc_line(9, "tools/call", {"name": "get_run", "arguments": {"run_id": "x" * (50 * 1024 * 1024)}})
         before = server.peak_kib()
         server.send(huge)
         answer = server.receive()
@@ -313,24 +254,21 @@ def test_bad_lines_over_stdio_are_answered(sandbox_server: tuple[str, SandboxSta
             and f"{MAX_LINE_BYTES:,} bytes" in answer["error"]["message"]
         )
         assert server.peak_kib() - before < 20 * 1024, "the long line was held in memory"
-        server.send(server.request(10, "tools/list"))
-        assert len(server.receive()["result"]["tools"]) == 4
+        assert len(server.request("tools/list")["result"]["tools"]) == 4
 
 
 @pytest.mark.stdio
 def test_hostile_answers_over_stdio_are_answered(sandbox_server: tuple[str, SandboxState]) -> None:
     """Surrogates and deep nesting in the API's answers: each call over stdio is answered, in valid UTF-8."""
     url, state = sandbox_server
-    with raw_server(url) as server:
+    with stdio_lines(url) as server:
         call = {"name": "execute_workflow", "arguments": {"workflow_id": EXAMPLE_ID, "wait_seconds": 5}}
-        server.send(server.request(1, "tools/call", call))
-        run_id = server.receive()["result"]["structuredContent"]["id"]
-        for number, kind in enumerate(["surrogate", "deep", "abyss", "surrogate"], start=2):
+        run_id = server.request("tools/call", call)["result"]["structuredContent"]["id"]
+        for kind in ["surrogate", "deep", "abyss", "surrogate"]:
             state.faults.append(Fault(kind, "get", times=5))
-            server.send(server.request(number, "tools/call", {"name": "get_run", "arguments": {"run_id": run_id}}))
-            answer = server.receive()
+            answer = server.request("tools/call", {"name": "get_run", "arguments": {"run_id": run_id}})
             state.faults.clear()
-            assert answer["id"] == number and "result" in answer, answer
+            assert "result" in answer, answer
             text = answer["result"]["content"][0]["text"]
             assert run_id in text or "nested too deep" in text
 

@@ -8,10 +8,8 @@ that era).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,8 +24,8 @@ from mcp.types import CallToolResult, Request, Result
 from pydantic import ConfigDict, Field
 
 from bench.tasks import AnyResult, GetTask, TaskParams
-from tests.helpers import API_KEY, ROOT, make_settings, server_env
-from tests.servers import app_in_thread
+from tests.helpers import API_KEY, make_settings
+from tests.servers import app_in_thread, stdio_lines
 from wave_mcp.config import example_catalog_path
 from wave_mcp.http import create_http_app
 from wave_mcp.sandbox import Fault, SandboxState
@@ -253,60 +251,15 @@ async def test_a_task_made_through_one_instance_is_finished_through_another(sand
 # ---- 2025-11-25, raw lines over stdio ------------------------------------------------------------------------
 
 
-class Lines:
-    """The real server over stdio, spoken to in raw JSON-RPC lines."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self._process = process
-        self._next_id = 0
-
-    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        self._next_id += 1
-        self.notify({"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params or {}})
-        assert self._process.stdout is not None
-        while True:
-            answer: dict[str, Any] = json.loads(self._process.stdout.readline())
-            if answer.get("id") == self._next_id:
-                return answer
-
-    def notify(self, message: dict[str, Any]) -> None:
-        assert self._process.stdin is not None
-        self._process.stdin.write(json.dumps(message) + "\n")
-        self._process.stdin.flush()
-
-
-@contextmanager
-def legacy_server(url: str) -> Iterator[Lines]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wave_mcp"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=server_env(url),
-        cwd=ROOT,
-    )
-    try:
-        lines = Lines(process)
-        initialized = lines.request(
-            "initialize",
-            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
-        )
-        assert initialized["result"]["capabilities"]["tasks"] == {"requests": {"tools": {"call": {}}}, "cancel": {}}
-        lines.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        yield lines
-    finally:
-        process.kill()
-        process.communicate()  # reaps it and closes its pipes: an unclosed pipe is a ResourceWarning, an error here
-
-
 @pytest.mark.stdio
 def test_the_2025_11_25_task_flow_over_stdio(sandbox_server: tuple[str, SandboxState]) -> None:
     """Declared support, `taskSupport` on the tools that start or wait, a task for `params.task`, `tasks/get`
     while running, `tasks/result` with the blocking result, -32602 for unknown ids and for cancelling an ended
     task; a call without `params.task` is answered as before."""
     url, _ = sandbox_server
-    with legacy_server(url) as lines:
+    with stdio_lines(url) as lines:
+        tasks = lines.initialized["result"]["capabilities"]["tasks"]
+        assert tasks == {"requests": {"tools": {"call": {}}}, "cancel": {}}
         listed = lines.request("tools/list")["result"]["tools"]
         supports = {tool["name"]: tool.get("execution") for tool in listed}
         assert supports["execute_workflow"] == supports["wait_for_run"] == {"taskSupport": "optional"}
