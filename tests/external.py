@@ -5,15 +5,17 @@ Each helper skips the calling test, with the reason shown in pytest's summary, w
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import API_KEY, ROOT
 
 TOOLS = ROOT / ".tools"
 NODE_BIN = TOOLS / "node" / "node_modules" / ".bin"
@@ -56,3 +58,36 @@ def langchain_python() -> Path:
     if not LANGCHAIN_PYTHON.exists():
         pytest.skip(f"the LangChain venv is not in .tools/: {LANGCHAIN_HINT}")
     return LANGCHAIN_PYTHON
+
+
+TOOL_NAMES = ["execute_workflow", "get_run", "list_workflows", "wait_for_run"]
+"""The tools every client lists, sorted."""
+
+
+class Inspector:
+    """Runs `mcp-inspector --cli` against one server target; every answer is checked for the key."""
+
+    def __init__(self, target: list[str], catalog: Path) -> None:
+        self.executable, self.env = node_tool("mcp-inspector")
+        self.env["MCP_CATALOG_PATH"] = str(catalog)
+        self.target = target
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(self.executable), "--cli", *self.target, *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert API_KEY not in done.stdout + done.stderr, "the API key appeared in the Inspector's output"
+        return done
+
+    def call(self, tool: str, **arguments: str) -> dict[str, Any]:
+        pairs = [f"{name}={value}" for name, value in arguments.items()]
+        done = self.run("--method", "tools/call", "--tool-name", tool, *(["--tool-arg", *pairs] if pairs else []))
+        assert done.returncode == 0, done.stderr
+        result: dict[str, Any] = json.loads(done.stdout)
+        return result

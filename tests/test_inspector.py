@@ -4,51 +4,19 @@ tools: over stdio against the loopback sandbox, and over Streamable HTTP with a 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.external import node_tool
-from tests.helpers import API_KEY, EXAMPLE_ID, ROOT, server_env
+from tests.external import TOOL_NAMES, Inspector
+from tests.helpers import EXAMPLE_ID, server_env
 from tests.servers import http_subprocess
 from wave_mcp.sandbox import SandboxState
 
 pytestmark = [pytest.mark.external, pytest.mark.stdio]
 
-TOOLS = ["execute_workflow", "get_run", "list_workflows", "wait_for_run"]
 TOKEN = "tok_inspector_5e6f7a8b9c0d"
-
-
-class Inspector:
-    """Runs `mcp-inspector --cli` against one server target; every answer is checked for the key."""
-
-    def __init__(self, target: list[str], catalog: Path) -> None:
-        self.executable, self.env = node_tool("mcp-inspector")
-        self.env["MCP_CATALOG_PATH"] = str(catalog)
-        self.target = target
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [str(self.executable), "--cli", *self.target, *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert API_KEY not in done.stdout + done.stderr, "the API key appeared in the Inspector's output"
-        return done
-
-    def call(self, tool: str, **arguments: str) -> dict[str, Any]:
-        pairs = [f"{name}={value}" for name, value in arguments.items()]
-        done = self.run("--method", "tools/call", "--tool-name", tool, *(["--tool-arg", *pairs] if pairs else []))
-        assert done.returncode == 0, done.stderr
-        result: dict[str, Any] = json.loads(done.stdout)
-        return result
 
 
 @pytest.fixture
@@ -64,7 +32,7 @@ def test_inspector_lists_tools_strictly(stdio_inspector: Inspector) -> None:
     done = stdio_inspector.run("--method", "tools/list", "--strict")
     assert done.returncode == 0, done.stderr
     tools = json.loads(done.stdout)["tools"]
-    assert sorted(tool["name"] for tool in tools) == TOOLS
+    assert sorted(tool["name"] for tool in tools) == TOOL_NAMES
     assert all(tool["inputSchema"]["type"] == "object" and "outputSchema" in tool for tool in tools)
 
 
@@ -100,7 +68,7 @@ def test_inspector_over_http_with_token(sandbox_server: tuple[str, SandboxState]
         workflows = inspector.call("list_workflows")
         refused = Inspector([url], tmp_path / "catalog.json").run("--method", "tools/list")
     assert listing.returncode == 0, listing.stderr
-    assert sorted(tool["name"] for tool in json.loads(listing.stdout)["tools"]) == TOOLS
+    assert sorted(tool["name"] for tool in json.loads(listing.stdout)["tools"]) == TOOL_NAMES
     assert EXAMPLE_ID in [w["id"] for w in workflows["structuredContent"]["workflows"]]
     assert refused.returncode != 0
     said = (refused.stdout + refused.stderr).lower()

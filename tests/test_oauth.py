@@ -20,6 +20,7 @@ import jwt
 import pytest
 from starlette.applications import Starlette
 
+from tests.external import TOOL_NAMES, Inspector
 from tests.helpers import (
     ERAS,
     EXAMPLE_ID,
@@ -479,8 +480,6 @@ def test_inspector_connects_with_a_token(
 ) -> None:
     """The MCP Inspector CLI (a client no one here wrote) lists and calls the tools with a token from the provider
     against the real `wave-mcp serve`, and is refused without one."""
-    from tests.test_inspector import TOOLS, Inspector
-
     api_url, _ = sandbox_server
     port = free_port()
     url = f"http://127.0.0.1:{port}/mcp"
@@ -492,7 +491,7 @@ def test_inspector_connects_with_a_token(
         workflows = inspector.call("list_workflows")
         refused = Inspector([url], tmp_path / "catalog.json").run("--method", "tools/list")
     assert listing.returncode == 0, listing.stderr
-    assert sorted(tool["name"] for tool in json.loads(listing.stdout)["tools"]) == TOOLS
+    assert sorted(tool["name"] for tool in json.loads(listing.stdout)["tools"]) == TOOL_NAMES
     assert EXAMPLE_ID in [w["id"] for w in workflows["structuredContent"]["workflows"]]
     assert refused.returncode != 0
     assert token not in spawned.stderr
