@@ -216,27 +216,34 @@ def test_what_counts_as_large(value: Any, large: bool) -> None:
 
 def test_release_empties_a_result_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
     """After `release`, the result and the containers in it are empty, however large, and it was freed RELEASE_SLICE
-    entries at a time (counting their own entries): from the end of a list, from the end of an object."""
+    entries at a time (counting their own entries), from the end of a list or an object; the last few entries
+    (SLICE_WEIGHT / 10 or fewer) one at a time."""
     numbers = list(range(2 * RELEASE_SLICE + 7))
-    assert releasing_steps(monkeypatch, numbers) == [RELEASE_SLICE + 7, 7, 0] and numbers == []
+    assert releasing_steps(monkeypatch, numbers) == [RELEASE_SLICE + 7, *range(7, -1, -1)] and numbers == []
     pairs = {str(i): [i] for i in range(RELEASE_SLICE + 3)}  # each weighs 2
-    assert releasing_steps(monkeypatch, pairs) == [RELEASE_SLICE + 6, 6, 0] and pairs == {}
+    assert releasing_steps(monkeypatch, pairs) == [RELEASE_SLICE + 6, 6, 4, 2, 0] and pairs == {}
     mixed: list[Any] = [[1, 2], {"a": 1}] * (RELEASE_SLICE + 1)  # weighing 3 and 2: 2,000 entries a slice
-    assert releasing_steps(monkeypatch, mixed) == [5 * (RELEASE_SLICE + 1) - 5 * 1_000 * i for i in range(1, 6)] + [0]
+    assert releasing_steps(monkeypatch, mixed) == [5 * (RELEASE_SLICE + 1) - 5 * 1_000 * i for i in range(1, 6)] + [
+        3,
+        0,
+    ]
     release("text")
     release(None)
 
 
 def test_release_empties_heavy_and_large_entries_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An entry that weighs a slice alone is emptied in slices of its own before it is freed; in an object of a few
-    entries, so is one that is large further down (a few levels of one entry each around a wide list)."""
+    """A list or object of a few entries is freed an entry at a time, and an entry that is large (`is_large`, here
+    a few levels of one entry each around a wide list, or a long list) is emptied in slices of its own before it is
+    freed; in a wide list, so is an entry that weighs a slice alone."""
+    count = LARGE_ENTRIES + 500
+    rows = [[i] for i in range(count)]  # each weighs 2: 3,000 together, one slice
+    value: Any = {"data": {"rows": rows}, "meta": {"count": 2}}
+    assert releasing_steps(monkeypatch, value) == [2 + 2 * count, 2, 1, 0] and rows == []  # meta goes first
     heavy = list(range(2 * RELEASE_SLICE))
-    value: dict[str, Any] = {"heavy": heavy, "after": 1}
-    assert releasing_steps(monkeypatch, value) == [2 * RELEASE_SLICE + 1, RELEASE_SLICE + 1, 1, 0]
-    assert heavy == [] and value == {}
-    rows = [[i] for i in range(LARGE_ENTRIES + 500)]
-    value = {"data": {"rows": rows}}
-    assert releasing_steps(monkeypatch, value) == [2, 1, 0] and rows == []
+    value = {"heavy": heavy, "after": 1}
+    assert releasing_steps(monkeypatch, value) == [2 * RELEASE_SLICE + 1, RELEASE_SLICE + 1, 1, 0] and heavy == []
+    wide: list[Any] = [heavy := list(range(RELEASE_SLICE)), *range(300)]
+    assert releasing_steps(monkeypatch, wide) == [RELEASE_SLICE + 1, 1, 0] and heavy == []
 
 
 @pytest.mark.parametrize(

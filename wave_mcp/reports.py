@@ -142,25 +142,24 @@ def _slice_length(window: Sequence[Any], weight_limit: int) -> int:
 
 def release(value: Any) -> None:
     """Empty `value`'s lists and objects a slice at a time (from the end), so that freeing a large value never
-    holds the interpreter for long (freeing a million objects at once takes about 100 ms of C code). An entry that
-    weighs a slice alone, or is large (`is_large`) in a list or object of a few entries, is emptied first.
-    `value` must not be used after."""
+    holds the interpreter for long (freeing a million objects at once takes about 100 ms of C code). As in `_pieces`,
+    a list or object of a few entries goes one entry at a time, a large one (`is_large`) emptied first; a wide one
+    goes in slices, an entry that weighs a slice alone emptied first. `value` must not be used after."""
     todo = [value] if isinstance(value, dict | list) else []
     while todo:
         node = todo[-1]
         if not node:
             todo.pop()
             continue
-        values = reversed(node) if isinstance(node, list) else reversed(node.values())
-        count = _slice_length(list(islice(values, RELEASE_SLICE)), RELEASE_SLICE)
         last = node[-1] if isinstance(node, list) else node[next(reversed(node))]
-        narrow = len(node) <= SLICE_WEIGHT // 10
-        if (
-            count == 1
-            and isinstance(last, dict | list)
-            and (_weight(last) >= RELEASE_SLICE or (narrow and is_large(last)))
-        ):
-            todo.append(last)  # heavy: empty it first; it is freed, empty, with the next slice
+        if len(node) <= SLICE_WEIGHT // 10:
+            count, heavy = 1, is_large(last)
+        else:
+            values = reversed(node) if isinstance(node, list) else reversed(node.values())
+            count = _slice_length(list(islice(values, RELEASE_SLICE)), RELEASE_SLICE)
+            heavy = count == 1 and _weight(last) >= RELEASE_SLICE
+        if heavy and isinstance(last, dict | list):
+            todo.append(last)  # empty it first; then it is freed, empty, with the next slice
             continue
         if isinstance(node, list):
             del node[-count:]
