@@ -111,8 +111,8 @@ def sliced(*sizes: int) -> list[Step]:
 
 
 def test_a_wide_list_is_made_a_slice_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """5,000 numbers: encoder calls of SLICE_WEIGHT entries at most, each followed by a yield to the event loop."""
-    assert making_steps(monkeypatch, list(range(2 * SLICE_WEIGHT + 1_000))) == sliced(SLICE_WEIGHT, SLICE_WEIGHT, 1_000)
+    """4,001 numbers: encoder calls of SLICE_WEIGHT entries at most, each followed by a yield to the event loop."""
+    assert making_steps(monkeypatch, list(range(2 * SLICE_WEIGHT + 1))) == sliced(SLICE_WEIGHT, SLICE_WEIGHT, 1)
 
 
 def test_a_slice_counts_its_entries_own_entries(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,6 +134,19 @@ def test_an_entry_that_weighs_a_slice_is_made_on_its_own(monkeypatch: pytest.Mon
     assert making_steps(monkeypatch, [1] * 300 + [heavy] + [2] * 300) == [*sliced(300), *own, YIELD, *sliced(300)]
     table = {f"k{i}": heavy if i == 300 else i for i in range(600)}
     assert making_steps(monkeypatch, table) == [*sliced(300), *own, YIELD, *sliced(299)]
+    just_heavy = list(range(SLICE_WEIGHT - 1))  # weighs SLICE_WEIGHT exactly
+    assert making_steps(monkeypatch, [just_heavy, *range(300)]) == [*sliced(SLICE_WEIGHT - 1), YIELD, *sliced(300)]
+
+
+def test_heavy_entries_are_taken_apart_down_to_split_depth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Heavy entries inside heavy entries are made in slices level after level, until SPLIT_DEPTH levels down, where
+    what is left goes whole: here the wide list at the bottom is one encoder call, the largest of all."""
+    bottom = list(range(3_000))
+    value: Any = bottom
+    for _ in range(SPLIT_DEPTH):
+        value = [value, *[0] * SLICE_WEIGHT]
+    calls = [size for kind, size in making_steps(monkeypatch, value) if kind == "encode"]
+    assert max(calls) == len(bottom) and calls.count(len(bottom)) == 1
 
 
 @pytest.mark.parametrize(
