@@ -124,6 +124,10 @@ def test_a_slice_counts_its_entries_own_entries(monkeypatch: pytest.MonkeyPatch)
     expected = sliced(*[per_slice * 51] * full, rest * 51)
     assert making_steps(monkeypatch, rows) == expected
     assert making_steps(monkeypatch, {f"row {i}": row for i, row in enumerate(rows)}) == expected
+    objects = [{"i": i, "n": -i} for i in range(3_000)]  # weigh 3: 667 to a slice
+    assert making_steps(monkeypatch, objects) == sliced(*[667 * 3] * 4, (3_000 - 4 * 667) * 3)
+    mixed = [entry for i in range(2_000) for entry in (i, [i])]  # a number weighs 1, a list of one 2
+    assert making_steps(monkeypatch, mixed) == sliced(667 * 3, 667 * 3, 666 * 3)
 
 
 def test_an_entry_that_weighs_a_slice_is_made_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,7 +139,8 @@ def test_an_entry_that_weighs_a_slice_is_made_on_its_own(monkeypatch: pytest.Mon
     table = {f"k{i}": heavy if i == 300 else i for i in range(600)}
     assert making_steps(monkeypatch, table) == [*sliced(300), *own, YIELD, *sliced(299)]
     just_heavy = list(range(SLICE_WEIGHT - 1))  # weighs SLICE_WEIGHT exactly
-    assert making_steps(monkeypatch, [just_heavy, *range(300)]) == [*sliced(SLICE_WEIGHT - 1), YIELD, *sliced(300)]
+    steps = making_steps(monkeypatch, [*range(300), just_heavy, *range(300)])
+    assert steps == [*sliced(300), *sliced(SLICE_WEIGHT - 1), YIELD, *sliced(300)]
 
 
 def test_heavy_entries_are_taken_apart_down_to_split_depth(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,8 +260,17 @@ def test_release_empties_heavy_and_large_entries_first(monkeypatch: pytest.Monke
     heavy = list(range(2 * RELEASE_SLICE))
     value = {"heavy": heavy, "after": 1}
     assert releasing_steps(monkeypatch, value) == [2 * RELEASE_SLICE + 1, RELEASE_SLICE + 1, 1, 0] and heavy == []
-    wide: list[Any] = [heavy := list(range(RELEASE_SLICE)), *range(300)]
-    assert releasing_steps(monkeypatch, wide) == [RELEASE_SLICE + 1, 1, 0] and heavy == []
+    just_heavy = list(range(RELEASE_SLICE - 1))  # weighs RELEASE_SLICE exactly
+    wide: list[Any] = [*range(300), just_heavy, *range(300)]
+    steps = releasing_steps(monkeypatch, wide)
+    assert steps == [300 + RELEASE_SLICE, 301, 0] and just_heavy == []
+
+
+@pytest.mark.parametrize("length", [SLICE_WEIGHT // 10, SLICE_WEIGHT // 10 + 1])
+def test_release_frees_a_few_entries_one_at_a_time(monkeypatch: pytest.MonkeyPatch, length: int) -> None:
+    """SLICE_WEIGHT / 10 entries or fewer: one at a time (each may be large); one more: a slice."""
+    steps = releasing_steps(monkeypatch, list(range(length)))
+    assert steps == (list(range(length - 1, -1, -1)) if length <= SLICE_WEIGHT // 10 else [0])
 
 
 @pytest.mark.parametrize(

@@ -152,15 +152,12 @@ def release(value: Any) -> None:
             todo.pop()
             continue
         last = node[-1] if isinstance(node, list) else node[next(reversed(node))]
-        if len(node) <= SLICE_WEIGHT // 10:
-            count, heavy = 1, is_large(last)
-        else:
-            values = reversed(node) if isinstance(node, list) else reversed(node.values())
-            count = _slice_length(list(islice(values, RELEASE_SLICE)), RELEASE_SLICE)
-            heavy = count == 1 and _weight(last) >= RELEASE_SLICE
-        if heavy and isinstance(last, dict | list):
+        few = len(node) <= SLICE_WEIGHT // 10
+        if isinstance(last, dict | list) and (is_large(last) if few else _weight(last) >= RELEASE_SLICE):
             todo.append(last)  # empty it first; then it is freed, empty, with the next slice
             continue
+        values = reversed(node) if isinstance(node, list) else reversed(node.values())
+        count = 1 if few else _slice_length(list(islice(values, RELEASE_SLICE)), RELEASE_SLICE)
         if isinstance(node, list):
             del node[-count:]
         else:
@@ -207,7 +204,7 @@ def _slices(node: dict[str, Any] | list[Any], depth: int) -> Iterator[str]:
     while count := _slice_length(values[start : start + SLICE_WEIGHT], SLICE_WEIGHT):  # no slice has more entries
         part = values[start : start + count]
         comma = "," if start else ""
-        if count == 1 and _weight(part[0]) >= SLICE_WEIGHT:
+        if _weight(part[0]) >= SLICE_WEIGHT:  # alone in its slice
             yield comma + ("" if keys is None else _encode(keys[start]) + ":")
             yield from _pieces(part[0], depth + 1)
         else:
