@@ -175,6 +175,18 @@ def test_what_is_made_in_one_call(monkeypatch: pytest.MonkeyPatch, value: Any, e
     assert making_steps(monkeypatch, value) == expected
 
 
+@pytest.mark.parametrize("length", [SLICE_WEIGHT // 10, SLICE_WEIGHT // 10 + 1])
+def test_a_large_value_of_a_few_entries_is_opened(monkeypatch: pytest.MonkeyPatch, length: int) -> None:
+    """A large list of SLICE_WEIGHT / 10 lists of ten (large by what they hold): each small list one encoder call,
+    no yield; one entry more and the list is wide: slices of lists weighing 11 each (182 to a slice)."""
+    value = [list(range(10)) for _ in range(length)]
+    per_slice = -(-SLICE_WEIGHT // 11)
+    expected = (
+        [("encode", 10)] * length if length <= SLICE_WEIGHT // 10 else sliced(per_slice * 11, (length - per_slice) * 11)
+    )
+    assert making_steps(monkeypatch, value) == expected
+
+
 @pytest.mark.parametrize("levels", [SPLIT_DEPTH - 1, SPLIT_DEPTH])
 def test_a_large_value_is_taken_apart_near_the_top_only(monkeypatch: pytest.MonkeyPatch, levels: int) -> None:
     """A wide list fewer than SPLIT_DEPTH levels down is made in slices; SPLIT_DEPTH levels down it goes whole."""
@@ -220,7 +232,8 @@ def test_a_result_deeper_than_the_encoder_s_recursion_is_still_exact_json() -> N
         (["x" * (LARGE_CHARS + 1)], True),
         ([[i] for i in range(LARGE_ENTRIES // 2 + 1)], True),
         ([[i] for i in range(LARGE_ENTRIES // 2 - 1)], False),
-        (nested(7, 1), False),
+        (nested(2 * SPLIT_DEPTH - 1, 1), False),
+        (nested(2 * SPLIT_DEPTH, 1), True),
         (nested(12, 1), True),
         (42, False),
         (None, False),

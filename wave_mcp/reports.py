@@ -106,7 +106,7 @@ def is_large(value: Any) -> bool:
                 seen += len(item)
                 if seen > LARGE_ENTRIES:
                     return True
-                deeper.extend(islice(item.values() if isinstance(item, dict) else item, LARGE_ENTRIES))
+                deeper.extend(item.values() if isinstance(item, dict) else item)  # at most LARGE_ENTRIES
         if not deeper:
             return False
         level = deeper
