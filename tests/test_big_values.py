@@ -277,6 +277,8 @@ def test_release_empties_heavy_and_large_entries_first(monkeypatch: pytest.Monke
     wide: list[Any] = [*range(300), just_heavy, *range(300)]
     steps = releasing_steps(monkeypatch, wide)
     assert steps == [300 + RELEASE_SLICE, 301, 0] and just_heavy == []
+    lighter = list(range(RELEASE_SLICE // 2))  # large, but lighter than a slice: freed with the others in it
+    assert releasing_steps(monkeypatch, [*range(300), lighter]) == [0] and lighter == list(range(RELEASE_SLICE // 2))
 
 
 @pytest.mark.parametrize("length", [SLICE_WEIGHT // 10, SLICE_WEIGHT // 10 + 1])
