@@ -4,7 +4,8 @@
 [tool.mutmut]) on the mutants of TARGETS only, in `--workers` processes, then reports. Without `--run` it reports the
 results already in `mutants/`. Each line reads `module: killed K of N (S %), survivors: ...`, where N leaves out the
 mutants listed in bench/mutation_equivalents.txt (each with the reason it cannot change behaviour). A mutant that
-times out counts as killed (a test noticed: the change made it hang); one no test reaches counts as a survivor.
+times out counts as killed (a test noticed: the change made it hang); one no test reaches counts as a survivor. A
+listed mutant that a test killed, or that no longer exists, is named: the list is stale (a change renumbered it).
 `mutmut show NAME` (from the checkout) prints a survivor's diff. See docs/testing.md.
 """
 
@@ -72,8 +73,9 @@ def module_of(name: str) -> str | None:
 def report() -> list[str]:
     """One line per module in TARGETS."""
     listed = equivalents()
+    codes = results()
     by_module: dict[str, list[tuple[str, int | None]]] = defaultdict(list)
-    for name, code in sorted(results().items()):
+    for name, code in sorted(codes.items()):
         module = module_of(name)
         if module is not None:
             by_module[module].append((name, code))
@@ -88,9 +90,17 @@ def report() -> list[str]:
         line = f"{module}: killed {killed} of {len(counted)} ({score:.1f} %), survivors: {', '.join(survivors) or '-'}"
         if equivalent:
             line += f" [{equivalent} equivalent left out]"
+        killed_equivalents = [
+            name.rsplit(".", 1)[-1] for name, code in by_module[module] if name in listed and code in KILLED
+        ]
+        if killed_equivalents:  # a test noticed them: the list is stale (renumbered) or wrong
+            line += f" [listed as equivalent but killed: {', '.join(killed_equivalents)}]"
         if unchecked:
             line += f" [{unchecked} not checked]"
         lines.append(line)
+    missing = [name for name in listed if name not in codes]
+    if missing:
+        lines.append(f"listed as equivalent but no such mutant: {', '.join(missing)}")
     return lines
 
 

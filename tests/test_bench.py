@@ -5,6 +5,7 @@ Speed itself is not tested here (no wall-clock limits in tests): `python -m benc
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import mutation
 from bench.__main__ import BEGIN, END, PERFORMANCE, write_figures
 from bench.common import Table, percentile, ratio, spread
 from tests.helpers import ROOT
@@ -99,3 +101,36 @@ def test_a_tiny_run_of_every_benchmark_prints_every_table(tmp_path: Path) -> Non
     assert out.count("| ours |") == 1
     cold_start_row = next(line for line in out.splitlines() if line.startswith("| 2025-11-25 | wave-mcp, API key |"))
     assert cold_start_row.split(" | ")[-1].rstrip(" |") in ("met", "**missed**")
+
+
+def test_the_mutation_report_counts_and_names_stale_equivalents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed (timeouts included) over counted, equivalents left out; survivors and unchecked named; an equivalent
+    that a test killed, or one that no longer exists, is named as stale."""
+    codes = {
+        "wave_mcp.guard.x_allows__mutmut_1": 1,
+        "wave_mcp.guard.x_allows__mutmut_2": -24,  # timed out: killed
+        "wave_mcp.guard.x_allows__mutmut_3": 0,  # survived
+        "wave_mcp.guard.x_allows__mutmut_4": 0,  # listed: left out
+        "wave_mcp.guard.x_allows__mutmut_5": 1,  # listed, but killed
+        "wave_mcp.guard.x_allows__mutmut_6": None,
+    }
+    (tmp_path / "wave_mcp").mkdir()
+    (tmp_path / "wave_mcp" / "guard.py.meta").write_text(json.dumps({"exit_code_by_key": codes}))
+    listed = tmp_path / "equivalents.txt"
+    listed.write_text(
+        "# a comment\n"
+        "wave_mcp.guard.x_allows__mutmut_4  # why\n"
+        "wave_mcp.guard.x_allows__mutmut_5  # why not\n"
+        "wave_mcp.guard.x_gone__mutmut_1  # renamed since\n"
+    )
+    monkeypatch.setattr(mutation, "MUTANTS", tmp_path)
+    monkeypatch.setattr(mutation, "EQUIVALENTS", listed)
+    lines = mutation.report()
+    guard = next(line for line in lines if line.startswith("guard:"))
+    assert guard == (
+        "guard: killed 2 of 4 (50.0 %), survivors: x_allows__mutmut_3 [2 equivalent left out] "
+        "[listed as equivalent but killed: x_allows__mutmut_5] [1 not checked]"
+    )
+    assert lines[-1] == "listed as equivalent but no such mutant: wave_mcp.guard.x_gone__mutmut_1"
