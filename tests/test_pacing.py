@@ -3,6 +3,10 @@ once; the HTTP transport, and its TLS set-up, is built on the first request rath
 
 from __future__ import annotations
 
+import threading
+import time
+
+import anyio
 import httpx2
 import pytest
 from mcp import Client
@@ -72,18 +76,30 @@ async def test_a_zero_timeout_wait_still_reads_the_run(
 
 
 async def test_the_lazy_transport_is_built_on_the_first_request_only() -> None:
-    """The HTTP transport is built on the first request, once, and never for a client that sends none."""
+    """The HTTP transport is built on the first request, once (requests arriving together wait for that one build),
+    in a worker thread, never for a client that sends none."""
     built: list[httpx2.MockTransport] = []
+    threads: list[int] = []
 
     def build() -> httpx2.AsyncBaseTransport:
+        threads.append(threading.get_ident())
+        time.sleep(0.05)  # certificates loading
         built.append(httpx2.MockTransport(lambda request: httpx2.Response(200, json=_run("a"))))
         return built[-1]
 
     async with httpx2.AsyncClient(base_url="http://wave.test", transport=LazyTransport(build)) as http:
         assert built == []
-        assert (await http.get("/runs/a")).json()["id"] == "a"
+        answers: list[str] = []
+
+        async def get() -> None:
+            answers.append((await http.get("/runs/a")).json()["id"])
+
+        async with anyio.create_task_group() as group:
+            for _ in range(5):
+                group.start_soon(get)
         await http.get("/runs/a")
-        assert len(built) == 1
+        assert answers == ["a"] * 5 and len(built) == 1
+        assert threads != [threading.get_ident()], "built on the event loop's thread"
     async with httpx2.AsyncClient(transport=LazyTransport(build)):
         pass
     assert len(built) == 1

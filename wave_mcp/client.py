@@ -524,15 +524,19 @@ def _same(value: dict[str, Any], _count: list[int] = [0]) -> dict[str, Any]:  # 
 
 
 class LazyTransport(httpx2.AsyncBaseTransport):
-    """Builds the real transport on the first request: its TLS set-up (about 50 ms) stays off the server's start."""
+    """Builds the real transport on the first request, once, in a worker thread: its TLS set-up (40 to 70 ms of
+    loading certificates) stays off the server's start, and off the event loop, which keeps serving meanwhile."""
 
     def __init__(self, build: Callable[[], httpx2.AsyncBaseTransport]) -> None:
         self._build = build
         self._transport: httpx2.AsyncBaseTransport | None = None
+        self._building = anyio.Lock()
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         if self._transport is None:
-            self._transport = self._build()
+            async with self._building:  # requests arriving together wait for the one build
+                if self._transport is None:
+                    self._transport = await anyio.to_thread.run_sync(self._build)
         return await self._transport.handle_async_request(request)
 
     async def aclose(self) -> None:
