@@ -99,9 +99,10 @@ async def run(entries: int = ENTRIES) -> list[Table]:
         )
     table.notes.append(
         "Made in pieces: `render_text(run_report(...))` of the run in a worker thread, as the server does for a "
-        "large result (the report pages the result: its text is made whole, then cut). One encoder call: "
-        "`json.JSONEncoder.encode` of the result in a worker thread. The hold is the longest a 1 ms ticker on the "
-        "loop woke late; a collection of the garbage collector can add to it in either column."
+        "large result (the report pages the result: of its text, made in pieces, only the first page is kept). One "
+        "encoder call: `json.JSONEncoder.encode` of the result in a worker thread. The hold is the longest a 1 ms "
+        "ticker on the loop woke late; a collection of the garbage collector, or Python code in the worker running "
+        "for a switch interval (5 ms), can add to it in either column."
     )
     return [table]
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -45,19 +46,33 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=st
 
 
 def _dumps(value: Any) -> str:
-    """`value` as compact JSON, the same text however it is made.
+    """`value` as compact JSON (see `_json_text`)."""
+    return _json_text(value)[0]
 
-    A large value (`is_large`: wide at the top or further down) is made in pieces, each one short call of the C
-    encoder, so that a worker thread making it lets the event loop run in between. A value nested too deep for the
-    C encoder's recursion (answers may be nested as deep as the parser accepted, about 900 levels) is made by
-    `_deep_dumps`, which keeps a stack of its own.
+
+def _json_text(value: Any, offset: int = 0, length: int = sys.maxsize) -> tuple[str, int]:
+    """Characters `offset` to `offset + length` of `value`'s compact JSON, and the whole text's length: the same
+    text however it is made.
+
+    A large value (`is_large`: wide at the top or further down) is made in pieces (`_pieces`), each one short call of
+    the C encoder, so that a worker thread making it lets the event loop run in between; only the part asked for is
+    kept, never the whole text. A value nested too deep for the C encoder's recursion (answers may be nested as deep
+    as the parser accepted, about 900 levels) is made by `_deep_dumps`, which keeps a stack of its own.
     """
     try:
-        if not is_large(value):
-            return _encode(value)
-        return "".join(_pieces(value))
+        return _cut(_pieces(value), offset, length)
     except RecursionError:
-        return "".join(_deep_dumps(value))
+        return _cut(_deep_dumps(value), offset, length)
+
+
+def _cut(pieces: Iterable[str], offset: int, length: int) -> tuple[str, int]:
+    """Characters `offset` to `offset + length` of the text the `pieces` make, and that text's length."""
+    kept: list[str] = []
+    made = 0
+    for piece in pieces:
+        kept.append(piece[max(offset - made, 0) : max(offset + length - made, 0)])
+        made += len(piece)
+    return "".join(kept), made
 
 
 def _deep_dumps(value: Any) -> Iterator[str]:
@@ -167,7 +182,7 @@ def release(value: Any) -> None:
 
 
 def _pieces(value: Any, depth: int = 0) -> Iterator[str]:
-    """The compact JSON of `value` in pieces (see `_dumps`), with a stack of its own instead of recursion.
+    """The compact JSON of `value` in pieces (see `_json_text`), with a stack of its own instead of recursion.
 
     Within SPLIT_DEPTH levels a large list or object is taken apart: one of a few entries entry by entry, a wide one
     in slices (`_slices`). Anything else is one encoder call.
@@ -273,15 +288,13 @@ def _bounded_result(result: Any, *, max_chars: int, offset: int, pointer: str | 
     value = resolve_pointer(result, pointer) if pointer else result
     if offset == 0 and (value is None or isinstance(value, bool | int | float)):
         return value, None
-    text = _dumps(value)
-    if offset == 0 and len(text) <= max_chars and not too_deep(value, MAX_DEPTH):
+    text, total = _json_text(value, offset, max_chars)
+    if offset == 0 and total <= max_chars and not too_deep(value, MAX_DEPTH):
         return value, None
-    if offset >= len(text):
-        raise InvalidInputError(f"result_offset {offset} is past the end of the result ({len(text)} characters).")
-    end = min(offset + max_chars, len(text))
-    return None, ResultPage(
-        text=text[offset:end], offset=offset, total_chars=len(text), next_offset=end if end < len(text) else None
-    )
+    if offset >= total:
+        raise InvalidInputError(f"result_offset {offset} is past the end of the result ({total} characters).")
+    end = offset + len(text)
+    return None, ResultPage(text=text, offset=offset, total_chars=total, next_offset=end if end < total else None)
 
 
 def _next_step(
