@@ -6,6 +6,7 @@ a slice at a time; text made encodable.
 from __future__ import annotations
 
 import json
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -204,6 +205,23 @@ def releasing_steps(monkeypatch: pytest.MonkeyPatch, value: Any) -> list[int]:
         patch.setattr(reports, "_let_the_loop_run", lambda: left.append(entries(value)))
         release(value)
     return left
+
+
+def test_a_page_of_a_large_result_is_cut_without_the_whole_text() -> None:
+    """The page is kept of the pieces as they are made: making it never holds the whole JSON text (or a copy of it),
+    only a fraction of it, however far into the result the page is."""
+    value = {"items": [{"i": i, "name": f"order {i}"} for i in range(50_000)]}
+    total = len(compact(value))
+    for offset in (0, total // 2, total - 10):
+        tracemalloc.start()
+        try:
+            page = run_report(Run(id="r1", status="completed", result=value), max_chars=PAGE, offset=offset)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert page.result_page is not None and page.result_page.total_chars == total
+        assert page.result_page.text == compact(value)[offset : offset + PAGE]
+        assert peak < total / 2, (peak, total)
 
 
 def test_a_result_deeper_than_the_encoder_s_recursion_is_still_exact_json() -> None:
