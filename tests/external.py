@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import API_KEY, ROOT
+from tests.helpers import API_KEY, EXAMPLE_ID, ROOT
 
 TOOLS = ROOT / ".tools"
 NODE_BIN = TOOLS / "node" / "node_modules" / ".bin"
@@ -91,3 +91,17 @@ class Inspector:
         assert done.returncode == 0, done.stderr
         result: dict[str, Any] = json.loads(done.stdout)
         return result
+
+
+def check_inspector_with_token(url: str, token: str, catalog: Path) -> subprocess.CompletedProcess[str]:
+    """The Inspector over Streamable HTTP at `url`: with the bearer token it lists the tools and lists the workflows;
+    without it, it is refused. Returns the refused run, for what the caller checks of it."""
+    inspector = Inspector([url, "--header", f"Authorization: Bearer {token}"], catalog)
+    listing = inspector.run("--method", "tools/list")
+    assert listing.returncode == 0, listing.stderr
+    assert sorted(tool["name"] for tool in json.loads(listing.stdout)["tools"]) == TOOL_NAMES
+    workflows = inspector.call("list_workflows")
+    assert EXAMPLE_ID in [w["id"] for w in workflows["structuredContent"]["workflows"]]
+    refused = Inspector([url], catalog).run("--method", "tools/list")
+    assert refused.returncode != 0
+    return refused

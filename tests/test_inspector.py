@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.external import TOOL_NAMES, Inspector
+from tests.external import TOOL_NAMES, Inspector, check_inspector_with_token
 from tests.helpers import EXAMPLE_ID, server_env
 from tests.servers import http_subprocess
 from wave_mcp.sandbox import SandboxState
@@ -62,14 +62,6 @@ def test_inspector_over_http_with_token(sandbox_server: tuple[str, SandboxState]
     without it."""
     api_url, _ = sandbox_server
     with http_subprocess(server_env(api_url, WAVE_MCP_HTTP_TOKEN=TOKEN)) as spawned:
-        url = f"{spawned.url}/mcp"
-        inspector = Inspector([url, "--header", f"Authorization: Bearer {TOKEN}"], tmp_path / "catalog.json")
-        listing = inspector.run("--method", "tools/list")
-        workflows = inspector.call("list_workflows")
-        refused = Inspector([url], tmp_path / "catalog.json").run("--method", "tools/list")
-    assert listing.returncode == 0, listing.stderr
-    assert sorted(tool["name"] for tool in json.loads(listing.stdout)["tools"]) == TOOL_NAMES
-    assert EXAMPLE_ID in [w["id"] for w in workflows["structuredContent"]["workflows"]]
-    assert refused.returncode != 0
+        refused = check_inspector_with_token(f"{spawned.url}/mcp", TOKEN, tmp_path / "catalog.json")
     said = (refused.stdout + refused.stderr).lower()
     assert "auth" in said or "401" in said, said  # the CLI reads our 401 as "authorization needed"

@@ -20,7 +20,7 @@ import jwt
 import pytest
 from starlette.applications import Starlette
 
-from tests.external import TOOL_NAMES, Inspector
+from tests.external import check_inspector_with_token
 from tests.helpers import (
     ERAS,
     EXAMPLE_ID,
@@ -486,12 +486,5 @@ def test_inspector_connects_with_a_token(
     env = server_env(api_url, WAVE_MCP_OAUTH_ISSUER=provider.issuer, WAVE_MCP_PUBLIC_URL=url)
     token = provider.token("wave-runner", url)
     with http_subprocess(env, port=port) as spawned:
-        inspector = Inspector([url, "--header", f"Authorization: Bearer {token}"], tmp_path / "catalog.json")
-        listing = inspector.run("--method", "tools/list")
-        workflows = inspector.call("list_workflows")
-        refused = Inspector([url], tmp_path / "catalog.json").run("--method", "tools/list")
-    assert listing.returncode == 0, listing.stderr
-    assert sorted(tool["name"] for tool in json.loads(listing.stdout)["tools"]) == TOOL_NAMES
-    assert EXAMPLE_ID in [w["id"] for w in workflows["structuredContent"]["workflows"]]
-    assert refused.returncode != 0
+        check_inspector_with_token(url, token, tmp_path / "catalog.json")
     assert token not in spawned.stderr
