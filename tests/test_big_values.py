@@ -198,15 +198,6 @@ def test_a_large_value_is_taken_apart_near_the_top_only(monkeypatch: pytest.Monk
     assert making_steps(monkeypatch, {"data": value}) == expected
 
 
-def releasing_steps(monkeypatch: pytest.MonkeyPatch, value: Any) -> list[int]:
-    """`release(value)`, and the entries left in `value` each time it lets the event loop run."""
-    left: list[int] = []
-    with monkeypatch.context() as patch:
-        patch.setattr(reports, "_let_the_loop_run", lambda: left.append(entries(value)))
-        release(value)
-    return left
-
-
 def test_a_page_of_a_large_result_is_cut_without_the_whole_text() -> None:
     """The page is kept of the pieces as they are made: making it never holds the whole JSON text (or a copy of it),
     only a fraction of it, however far into the result the page is."""
@@ -261,6 +252,15 @@ def test_a_result_deeper_than_the_encoder_s_recursion_is_still_exact_json() -> N
 def test_what_counts_as_large(value: Any, large: bool) -> None:
     """More than LARGE_ENTRIES entries (counted a few levels down), a text over LARGE_CHARS, or deeper than it looks."""
     assert is_large(value) is large
+
+
+def releasing_steps(monkeypatch: pytest.MonkeyPatch, value: Any) -> list[int]:
+    """`release(value)`, and the entries left in `value` each time it lets the event loop run."""
+    left: list[int] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(reports, "_let_the_loop_run", lambda: left.append(entries(value)))
+        release(value)
+    return left
 
 
 def test_release_empties_a_result_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
