@@ -39,6 +39,7 @@ TARGETS: dict[str, list[str]] = {
         "wave_mcp.client.x_retry_pause__mutmut_*",
         "wave_mcp.client.x_parse_retry_after__mutmut_*",
         "wave_mcp.client.xǁWaveClientǁ_excerpt__mutmut_*",
+        "wave_mcp.client.x__holds_any__mutmut_*",
     ],
 }
 """Per module, the globs of the mutant names measured (mutmut names them `module.x_function__mutmut_N`, methods

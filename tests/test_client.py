@@ -14,7 +14,7 @@ import httpx2
 import pytest
 
 from tests.helpers import API_KEY, make_settings
-from wave_mcp.client import WaveClient, parse_retry_after
+from wave_mcp.client import SEARCH_WINDOW, WaveClient, parse_retry_after
 from wave_mcp.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -29,7 +29,7 @@ from wave_mcp.errors import (
     WaveError,
     WaveTimeoutError,
 )
-from wave_mcp.limits import MAX_ID_LENGTH, MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, too_deep
+from wave_mcp.limits import MAX_ID_LENGTH, MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, REPLACEMENT, too_deep
 
 pytestmark = pytest.mark.anyio
 
@@ -607,6 +607,20 @@ async def test_a_key_echoed_in_an_answer_is_masked_before_anything_reads_it() ->
         run = await client.get_run("run-1")
     assert API_KEY not in json.dumps(run.model_dump())
     assert run.result["note"] == "called with ***"
+
+
+@pytest.mark.parametrize("at", [SEARCH_WINDOW - 5, SEARCH_WINDOW, 3 * SEARCH_WINDOW - 1])
+async def test_a_large_answer_is_searched_across_its_windows(at: int) -> None:
+    """A large answer (several SEARCH_WINDOWs) is searched a window at a time: a key echoed across a window's edge
+    is still masked, and so is a lone surrogate's escape (`\\ud83d`) lying across one."""
+    for secret, masked in ((API_KEY, "***"), ("\\ud83d", REPLACEMENT)):
+        head = b'{"id":"run-1","status":"completed","result":{"pad":"'
+        pad = b"x" * (at - len(head))
+        body = head + pad + f'{secret} tail","more":"{"y" * SEARCH_WINDOW}"}}}}'.encode()
+        assert body.index(secret.encode()) == at
+        async with wave(answer(200, body)) as (client, _):
+            run = await client.get_run("run-1")
+        assert run.result["pad"] == pad.decode() + f"{masked} tail"
 
 
 async def test_an_error_body_is_masked_before_it_is_cut_to_an_excerpt() -> None:

@@ -405,6 +405,8 @@ class WaveClient:
                 break
             size += len(chunk)
             chunks.append(chunk)
+        if size > PARSE_IN_THREAD_BYTES:  # joined off the loop: a large join lets go of the interpreter while it copies
+            return await anyio.to_thread.run_sync(b"".join, chunks)
         return b"".join(chunks)
 
     def _timeout(self, remaining: float) -> httpx2.Timeout:
@@ -463,7 +465,7 @@ class WaveClient:
             kind = "an HTML page" if b"<html" in content[:500].lower() else "something that is not JSON"
             return None, f"it sent {kind}"
         secrets = self._secrets.in_play()
-        if b"\\u" in content or any(secret.encode() in content for secret in secrets):
+        if _holds_any(content, [b"\\u", *(secret.encode() for secret in secrets)]):
             data = map_json(data, lambda text: redact_text(encodable(text), secrets))
         return data, None
 
@@ -507,6 +509,24 @@ class WaveClient:
         if len(text) > EXCERPT_CHARS:
             text = text[:EXCERPT_CHARS] + "…"
         return f" The API said: {text}"
+
+
+SEARCH_WINDOW = 1 << 20
+"""A large answer is searched this many bytes at a time: each search holds the interpreter about a millisecond."""
+
+
+def _holds_any(content: bytes, needles: list[bytes]) -> bool:
+    """True when `content` holds one of `needles`. Searched a window at a time (each overlapping the next by the
+    longest needle), offering the interpreter to the event loop between windows: searching 19 MB at once held it
+    16 ms, even from a worker thread."""
+    overlap = max(map(len, needles), default=1) - 1
+    for start in range(0, len(content), SEARCH_WINDOW):
+        if start:
+            time.sleep(0)
+        end = start + SEARCH_WINDOW + overlap
+        if any(content.find(needle, start, end) != -1 for needle in needles):
+            return True
+    return False
 
 
 def _as_is(data: Any) -> Any:
