@@ -623,6 +623,31 @@ async def test_a_large_answer_is_searched_across_its_windows(at: int) -> None:
         assert run.result["pad"] == pad.decode() + f"{masked} tail"
 
 
+async def test_a_large_clean_answer_is_searched_window_by_window_and_not_walked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without an escape or an echoed key, a large answer's strings are not walked (a walk costs seconds for millions
+    of objects), and its search lets the event loop run between windows; one key at its very end is found."""
+    walks: list[object] = []
+    yields: list[float] = []
+
+    def walk(data: object, fix: object) -> object:
+        walks.append(data)
+        return data
+
+    monkeypatch.setattr("wave_mcp.client.map_json", walk)
+    monkeypatch.setattr("wave_mcp.client.time.sleep", yields.append)
+    head = b'{"id":"run-1","status":"completed","result":{"pad":"'
+    clean = head + b"x" * (4 * SEARCH_WINDOW - len(head) - 3) + b'"}}'
+    async with wave(answer(200, clean)) as (client, _):
+        await client.get_run("run-1")
+    assert walks == [] and yields.count(0) >= 3 and set(yields) == {0}
+    echoed = clean[:-3] + API_KEY.encode() + b'"}}'
+    async with wave(answer(200, echoed)) as (client, _):
+        await client.get_run("run-1")
+    assert len(walks) == 1
+
+
 async def test_an_error_body_is_masked_before_it_is_cut_to_an_excerpt() -> None:
     """A key lying across the excerpt's cut never leaves a piece of itself in the message."""
     body = (" " * 790 + API_KEY + " tail").encode()
