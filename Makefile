@@ -108,7 +108,7 @@ test: lint install-test external-clients
 bench: install-test
 	$(BIN)/python -m bench
 
-# Mutation testing of the core's pure code against the fast unit tests (docs/testing.md): about 13 minutes on
+# Mutation testing of the core's pure code against the fast unit tests (docs/testing.md): about 15 minutes on
 # 2 cores. Not part of `make test`. Prints `module: killed K of N (S %), survivors: ...` per module.
 MUTATION_WORKERS ?= 2
 mutation: install-test
